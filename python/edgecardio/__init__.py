@@ -1,0 +1,12 @@
+"""EdgeCardio: real-time 12-lead ECG classification for edge devices.
+
+The hot path is the compiled extension ``edgecardio._core``: fixed-point signal conditioning
+(:func:`preprocess`) and an ONNX Runtime C API runner (:class:`Classifier`). :mod:`edgecardio.reference`
+is the float64 scipy specification every native path reproduces.
+"""
+from ._core import HAS_NATIVE_ORT
+from .modelcard import CLASSES
+
+__version__ = "0.1.0"
+
+__all__ = ["CLASSES", "HAS_NATIVE_ORT", "__version__"]
