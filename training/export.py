@@ -1,0 +1,138 @@
+"""Export a trained LightECGNet to ONNX under the runtime contract of ``edgecardio.modelcard``.
+
+    python -m training.export --checkpoint runs/NAME/best.pt --out model.onnx
+    python -m training.export --placeholder-seed 0 --out model.onnx   # untrained, fixed seed
+
+The graph takes ``ecg`` float32 ``[batch, 12, 1000]`` and ``demographics`` float32 ``[batch, 8]``
+and returns ``probabilities`` float32 ``[batch, 5]`` (sigmoid inside the graph), batch dynamic,
+opset 17, simplified with onnxsim. :func:`export_onnx` is also what builds the placeholder model.
+"""
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import modelcard
+from .model import N_CLASSES, N_DEMOGRAPHICS, CropEnsemble, LightECGNet
+
+OPSET = 17
+INPUT_ECG, INPUT_DEMOGRAPHICS = modelcard.INPUT_ECG, modelcard.INPUT_DEMOGRAPHICS
+OUTPUT_PROBABILITIES = modelcard.OUTPUT_PROBABILITIES
+N_LEADS, N_SAMPLES = modelcard.N_LEADS, modelcard.N_SAMPLES
+
+
+def export_onnx(model: nn.Module, path, *, crop_len: int | None = 250, crop_stride: int = 125,
+                aggregate: str = "mean", opset: int = OPSET, simplify: bool = True,
+                check_batch: int = 3, atol: float = 1e-5) -> Path:
+    """Write ``model`` as an ONNX file that satisfies the runtime contract; return the path.
+
+    Parameters
+    ----------
+    model : LightECGNet or CropEnsemble
+        A backbone returning logits (wrapped here in :class:`CropEnsemble` with the given crop
+        settings), or an already wrapped model returning probabilities.
+    crop_len, crop_stride, aggregate
+        Test-time crops computed inside the graph; ``crop_len=None`` runs the full window once.
+    simplify : bool
+        Run onnxsim (constant folding, shape cleanup) and keep its result only if it checks.
+    check_batch : int
+        After writing, run ONNX Runtime on a random batch of this size and require the
+        probabilities to match PyTorch within ``atol`` (0 skips the check).
+    """
+    import onnx
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wrapped = model if isinstance(model, CropEnsemble) else CropEnsemble(
+        model, crop_len=crop_len, stride=crop_stride, n_samples=N_SAMPLES, aggregate=aggregate)
+    wrapped = wrapped.eval().cpu()
+
+    ecg = torch.randn(2, N_LEADS, N_SAMPLES)
+    demo = torch.randn(2, N_DEMOGRAPHICS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer chatter; the parity check below is the real test
+        torch.onnx.export(
+            wrapped, (ecg, demo), str(path), dynamo=False, opset_version=opset,
+            input_names=[INPUT_ECG, INPUT_DEMOGRAPHICS], output_names=[OUTPUT_PROBABILITIES],
+            dynamic_axes={INPUT_ECG: {0: "batch"}, INPUT_DEMOGRAPHICS: {0: "batch"},
+                          OUTPUT_PROBABILITIES: {0: "batch"}},
+            do_constant_folding=True)
+    proto = onnx.load(str(path))
+    if simplify:
+        import onnxsim
+
+        simplified, ok = onnxsim.simplify(proto)
+        if not ok:
+            raise RuntimeError("onnxsim could not validate the simplified model")
+        proto = simplified
+    proto.producer_name = "edgecardio.training"
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.save(proto, str(path))
+    if check_batch:
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(check_batch, N_LEADS, N_SAMPLES, generator=g)
+        d = torch.randn(check_batch, N_DEMOGRAPHICS, generator=g)
+        err = np.abs(onnx_predict(path, x.numpy(), d.numpy()) - torch_predict(wrapped, x, d)).max()
+        if not err <= atol:
+            raise RuntimeError(f"ONNX Runtime and PyTorch disagree by {err:.3g} (> {atol:g}) on {path}")
+    return path
+
+
+@torch.no_grad()
+def torch_predict(wrapped: CropEnsemble, ecg, demographics, batch_size: int = 256) -> np.ndarray:
+    wrapped.eval()
+    ecg, demographics = torch.as_tensor(ecg), torch.as_tensor(demographics)
+    out = [wrapped(ecg[i:i + batch_size], demographics[i:i + batch_size]) for i in range(0, len(ecg), batch_size)]
+    return torch.cat(out).numpy()
+
+
+def onnx_session(path, threads: int = 1):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def onnx_predict(path_or_session, ecg: np.ndarray, demographics: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    sess = onnx_session(path_or_session) if isinstance(path_or_session, (str, Path)) else path_or_session
+    ecg = np.ascontiguousarray(ecg, dtype=np.float32)
+    demographics = np.ascontiguousarray(demographics, dtype=np.float32)
+    out = [sess.run([OUTPUT_PROBABILITIES], {INPUT_ECG: ecg[i:i + batch_size],
+                                            INPUT_DEMOGRAPHICS: demographics[i:i + batch_size]})[0]
+           for i in range(0, len(ecg), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, N_CLASSES), np.float32)
+
+
+def placeholder_model(seed: int = 0) -> LightECGNet:
+    """An untrained LightECGNet with fixed-seed weights (for packaging before training lands)."""
+    torch.manual_seed(seed)
+    return LightECGNet().eval()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="a checkpoint written by training.train")
+    src.add_argument("--placeholder-seed", type=int, help="export an untrained fixed-seed LightECGNet")
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args(argv)
+    if a.checkpoint:
+        from .train import load_checkpoint
+
+        model, cfg = load_checkpoint(a.checkpoint)
+        ev = cfg["eval"]
+        export_onnx(model, a.out, crop_len=ev["crop_len"], crop_stride=ev["crop_stride"], aggregate=ev["aggregate"])
+    else:
+        export_onnx(placeholder_model(a.placeholder_seed), a.out)
+    print(a.out)
+
+
+if __name__ == "__main__":
+    main()

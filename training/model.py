@@ -1,0 +1,190 @@
+"""LightECGNet: a depthwise-separable residual 1-D CNN for 12-lead ECG plus demographics.
+
+The backbone is fully convolutional and ends in global pooling, so the same weights run on a
+2.5-s crop (12 x 250) during training and on any longer window at inference. What the device runs
+is :class:`CropEnsemble`: it slices the contract's ``(batch, 12, 1000)`` input into overlapping
+crops inside the graph, runs the backbone on all of them as one batch and averages the crop logits,
+then applies the sigmoid. The ONNX contract (``edgecardio.modelcard``) is unchanged by that choice.
+
+Shapes on the full window: 1000 -> 500 -> 250 -> 125 -> 63 (four stride-2 stages).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+import torch
+from torch import nn
+
+N_LEADS = 12
+N_DEMOGRAPHICS = 8
+N_CLASSES = 5
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture hyperparameters (the ``model`` section of a training config)."""
+
+    stem_channels: int = 32
+    stem_kernel: int = 15
+    stage_channels: Sequence[int] = (64, 96, 128, 128)
+    blocks_per_stage: Sequence[int] = (1, 2, 2, 2)
+    kernel: int = 9
+    se_ratio: float = 0.25  # squeeze-excitation bottleneck as a fraction of channels; 0 disables
+    pool: str = "avgmax"  # "avg" or "avgmax" (concatenated global average and max)
+    demo_hidden: int = 32
+    use_demographics: bool = True
+    dropout: float = 0.2  # before the head
+    block_dropout: float = 0.0  # spatial dropout inside residual branches
+
+    def __post_init__(self):
+        if self.pool not in ("avg", "avgmax"):
+            raise ValueError(f"model.pool must be 'avg' or 'avgmax', got {self.pool!r}")
+        if len(self.stage_channels) != len(self.blocks_per_stage):
+            raise ValueError("model.stage_channels and model.blocks_per_stage must have the same length")
+        if self.kernel % 2 == 0 or self.stem_kernel % 2 == 0:
+            raise ValueError("model kernels must be odd (same padding)")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["stage_channels"] = list(self.stage_channels)
+        d["blocks_per_stage"] = list(self.blocks_per_stage)
+        return d
+
+
+class SqueezeExcite(nn.Module):
+    def __init__(self, channels: int, ratio: float):
+        super().__init__()
+        hidden = max(8, int(round(channels * ratio)))
+        self.fc1 = nn.Conv1d(channels, hidden, 1)
+        self.fc2 = nn.Conv1d(hidden, channels, 1)
+
+    def forward(self, x):
+        s = x.mean(dim=2, keepdim=True)
+        return x * torch.sigmoid(self.fc2(torch.relu(self.fc1(s))))
+
+
+class DSResBlock(nn.Module):
+    """Two depthwise-separable convolutions with a residual connection (strided 1x1 shortcut)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, se_ratio: float, dropout: float):
+        super().__init__()
+        pad = kernel // 2
+        self.branch = nn.Sequential(
+            nn.Conv1d(c_in, c_in, kernel, stride=stride, padding=pad, groups=c_in, bias=False),
+            nn.BatchNorm1d(c_in),
+            nn.Conv1d(c_in, c_out, 1, bias=False),
+            nn.BatchNorm1d(c_out),
+            nn.ReLU(inplace=True),
+            nn.Dropout1d(dropout) if dropout > 0 else nn.Identity(),
+            nn.Conv1d(c_out, c_out, kernel, padding=pad, groups=c_out, bias=False),
+            nn.BatchNorm1d(c_out),
+            nn.Conv1d(c_out, c_out, 1, bias=False),
+            nn.BatchNorm1d(c_out),
+        )
+        self.se = SqueezeExcite(c_out, se_ratio) if se_ratio > 0 else nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv1d(c_in, c_out, 1, stride=stride, bias=False),
+                                          nn.BatchNorm1d(c_out))
+        else:
+            self.shortcut = nn.Identity()
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        return self.act(self.se(self.branch(x)) + self.shortcut(x))
+
+
+class LightECGNet(nn.Module):
+    """``forward(ecg [B,12,T], demographics [B,8]) -> logits [B,5]`` (no sigmoid)."""
+
+    def __init__(self, config: ModelConfig | None = None):
+        super().__init__()
+        cfg = config or ModelConfig()
+        self.config = cfg
+        self.stem = nn.Sequential(
+            nn.Conv1d(N_LEADS, cfg.stem_channels, cfg.stem_kernel, padding=cfg.stem_kernel // 2, bias=False),
+            nn.BatchNorm1d(cfg.stem_channels),
+            nn.ReLU(inplace=True),
+        )
+        blocks, c = [], cfg.stem_channels
+        for c_out, n in zip(cfg.stage_channels, cfg.blocks_per_stage):
+            for i in range(n):
+                blocks.append(DSResBlock(c, c_out, cfg.kernel, 2 if i == 0 else 1, cfg.se_ratio, cfg.block_dropout))
+                c = c_out
+        self.blocks = nn.Sequential(*blocks)
+        self.n_features = c * (2 if cfg.pool == "avgmax" else 1)
+        n_head = self.n_features
+        if cfg.use_demographics:
+            self.demo = nn.Sequential(nn.Linear(N_DEMOGRAPHICS, cfg.demo_hidden), nn.ReLU(inplace=True),
+                                      nn.Linear(cfg.demo_hidden, cfg.demo_hidden), nn.ReLU(inplace=True))
+            n_head += cfg.demo_hidden
+        else:
+            self.demo = None
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(n_head, N_CLASSES)
+
+    def features(self, ecg):
+        x = self.blocks(self.stem(ecg))
+        if self.config.pool == "avgmax":
+            return torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1)
+        return x.mean(dim=2)
+
+    def forward(self, ecg, demographics):
+        f = self.features(ecg)
+        if self.demo is not None:
+            f = torch.cat([f, self.demo(demographics)], dim=1)
+        return self.head(self.dropout(f))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def crop_starts(n_samples: int, crop_len: int, stride: int) -> list[int]:
+    """Start indices of the test-time crops; the last crop always ends at the window's end."""
+    if crop_len >= n_samples:
+        return [0]
+    starts = list(range(0, n_samples - crop_len + 1, stride))
+    if starts[-1] != n_samples - crop_len:
+        starts.append(n_samples - crop_len)
+    return starts
+
+
+class CropEnsemble(nn.Module):
+    """What ships: ``(ecg [B,12,1000], demographics [B,8]) -> probabilities [B,5]``.
+
+    ``crop_len=None`` runs the backbone once on the full window. Otherwise the window is cut into
+    overlapping crops (a static list, so the ONNX graph is a handful of Slice nodes), the crops run
+    as one batch of ``B * n_crops`` and the crop logits are averaged ("mean") or max-pooled ("max")
+    before the sigmoid.
+    """
+
+    def __init__(self, backbone: nn.Module, crop_len: int | None = 250, stride: int = 125,
+                 n_samples: int = 1000, aggregate: str = "mean"):
+        super().__init__()
+        if aggregate not in ("mean", "max"):
+            raise ValueError(f"aggregate must be 'mean' or 'max', got {aggregate!r}")
+        self.backbone = backbone
+        self.crop_len = crop_len
+        self.starts = crop_starts(n_samples, crop_len, stride) if crop_len else [0]
+        self.aggregate = aggregate
+
+    def logits(self, ecg, demographics):
+        if not self.crop_len:
+            return self.backbone(ecg, demographics)
+        k = len(self.starts)
+        b = ecg.shape[0]
+        crops = torch.stack([ecg[:, :, s:s + self.crop_len] for s in self.starts], dim=1)  # [B,k,12,L]
+        crops = crops.reshape(b * k, ecg.shape[1], self.crop_len)
+        demo = demographics.unsqueeze(1).expand(b, k, demographics.shape[1]).reshape(b * k, demographics.shape[1])
+        z = self.backbone(crops, demo).reshape(b, k, N_CLASSES)
+        return z.mean(dim=1) if self.aggregate == "mean" else z.amax(dim=1)
+
+    def forward(self, ecg, demographics):
+        return torch.sigmoid(self.logits(ecg, demographics))
+
+
+if __name__ == "__main__":
+    m = LightECGNet()
+    print(m.config)
+    print("parameters:", count_parameters(m), "features:", m.n_features)
