@@ -1,0 +1,534 @@
+"""The Classifier: raw 12-lead samples in, five probabilities out.
+
+Two backends run the same model file after the same native preprocessing:
+
+* ``"native"`` (default): the ONNX Runtime C API runner in ``edgecardio._core``. Preprocessing writes
+  its float32 output straight into the runner's preallocated input tensor and ONNX Runtime writes the
+  probabilities straight into its output buffer; one native call, GIL released.
+* ``"onnxruntime"``: the ``onnxruntime`` Python API, as a fallback (a build without the runner) and as
+  a cross-check of the native one.
+"""
+from __future__ import annotations
+
+import copy
+import glob
+import importlib.util
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import _core
+from . import modelcard as mc
+
+PRECISIONS = ("int8", "fp32")
+BACKENDS = ("native", "onnxruntime")
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+CARD_NAME = "model_card.json"
+DEFAULT_FILES = {"fp32": "lightecgnet_fp32.onnx", "int8": "lightecgnet_int8.onnx"}
+LEAD_NAMES = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+#: ONNX TensorProto element type of float32, and onnxruntime's Python spelling of it.
+_FLOAT32, _ORT_FLOAT = 1, "tensor(float)"
+#: predict_batch runs the model on at most this many records at once (bounds the buffer size).
+BATCH_CHUNK = 64
+
+
+class ModelError(ValueError):
+    """The model file or its card cannot be used: raised when the Classifier is built."""
+
+
+# ---------------------------------------------------------------- ONNX Runtime library discovery
+def ort_library_candidates() -> List[str]:
+    """Where the native runner looks for ``libonnxruntime``, in order.
+
+    ``$EDGECARDIO_ORT_LIB`` alone when set (a path the user names is not second-guessed); else the
+    ``libonnxruntime.so.1.*`` shipped inside the installed ``onnxruntime`` wheel, newest first (found
+    without importing ``onnxruntime``, whose import is heavy); else the system's ``libonnxruntime.so.1``.
+    """
+    env = os.environ.get("EDGECARDIO_ORT_LIB")
+    if env:
+        return [env]
+    out: List[str] = []
+    try:
+        spec = importlib.util.find_spec("onnxruntime")
+    except (ImportError, ValueError):
+        spec = None
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        found = glob.glob(os.path.join(loc, "capi", "libonnxruntime.so.1.*"))
+
+        def version_key(p: str):
+            parts = p.rsplit(".so.", 1)[-1].split(".")
+            return [int(x) if x.isdigit() else -1 for x in parts]
+
+        out.extend(sorted(found, key=version_key, reverse=True))
+    out.append("libonnxruntime.so.1")
+    return out
+
+
+def ort_runtime() -> Dict[str, Any]:
+    """Load (once per process) the ONNX Runtime library of the native runner; return its
+    ``{path, version, api_version}``. Raises OSError naming every candidate tried."""
+    if not _core.HAS_NATIVE_ORT:
+        raise RuntimeError("this build of edgecardio has no native ONNX Runtime runner "
+                           "(edgecardio.HAS_NATIVE_ORT is False): use backend='onnxruntime', or rebuild "
+                           "with the ONNX Runtime headers (tools/fetch-ort-headers.sh)")
+    return _core.ort_load(ort_library_candidates())
+
+
+# ---------------------------------------------------------------- results
+@dataclass(frozen=True)
+class Prediction:
+    """The diagnosis of one record.
+
+    Attributes
+    ----------
+    probabilities : dict
+        Class name -> probability, in :data:`edgecardio.CLASSES` order.
+    labels : tuple of str
+        Classes whose probability is at or over the model's tuned threshold.
+    latency_ms : dict
+        ``preprocess``, ``inference`` and ``total`` milliseconds for this record (a batch's
+        inference time is shared equally among its records).
+    flat_leads : tuple of str
+        Leads with (almost) no signal: they were zeroed before inference, which lowers confidence.
+    """
+
+    probabilities: Dict[str, float]
+    labels: Tuple[str, ...]
+    latency_ms: Dict[str, float]
+    flat_leads: Tuple[str, ...] = ()
+    thresholds: Dict[str, float] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict:
+        return {"probabilities": dict(self.probabilities), "labels": list(self.labels),
+                "flat_leads": list(self.flat_leads), "latency_ms": dict(self.latency_ms)}
+
+
+# ---------------------------------------------------------------- model resolution and checks
+def _resolve(model, precision: str) -> Tuple[Path, Path]:
+    """(onnx path, card path) for the ``model`` argument."""
+    if model is None:
+        model = MODELS_DIR
+    path = Path(os.fspath(model))
+    if path.is_dir():
+        card_path = path / CARD_NAME
+        files = DEFAULT_FILES
+        if card_path.is_file():
+            try:
+                files = {**DEFAULT_FILES, **mc.load_card(card_path).get("files", {})}
+            except ValueError as e:
+                raise ModelError(str(e)) from None
+        onnx_path = path / files[precision]
+    else:
+        onnx_path, card_path = path, path.parent / CARD_NAME
+    if not onnx_path.is_file():
+        raise FileNotFoundError(f"model file not found: {onnx_path}")
+    if not card_path.is_file():
+        raise FileNotFoundError(f"no {CARD_NAME} next to {onnx_path}: the runtime needs the model card to "
+                                f"encode demographics and apply the tuned thresholds")
+    return onnx_path, card_path
+
+
+def _thresholds(card: Mapping, card_path: Path) -> Dict[str, float]:
+    t = card["thresholds"]
+    if isinstance(t, Mapping):
+        missing = [c for c in mc.CLASSES if c not in t]
+        if missing:
+            raise ModelError(f"model card {card_path} has no threshold for {missing}")
+        values = [t[c] for c in mc.CLASSES]
+    else:
+        values = list(t)
+        if len(values) != len(mc.CLASSES):
+            raise ModelError(f"model card {card_path} has {len(values)} thresholds, expected {len(mc.CLASSES)}")
+    try:
+        out = {c: float(v) for c, v in zip(mc.CLASSES, values)}
+    except (TypeError, ValueError):
+        raise ModelError(f"model card {card_path} has non-numeric thresholds: {t!r}") from None
+    if not all(0.0 <= v <= 1.0 for v in out.values()):
+        raise ModelError(f"model card {card_path} has thresholds outside [0, 1]: {out}")
+    return out
+
+
+def _check_signature(inputs, outputs, onnx_path: Path) -> None:
+    """Inputs/outputs as ``[(name, float32?, shape)]`` (None for dynamic dims) against the contract."""
+    expected_in = {mc.INPUT_ECG: (mc.N_LEADS, mc.N_SAMPLES), mc.INPUT_DEMOGRAPHICS: (len(mc.DEMOGRAPHIC_FEATURES),)}
+    expected_out = {mc.OUTPUT_PROBABILITIES: (len(mc.CLASSES),)}
+
+    def fmt(items):
+        return ", ".join(f"'{n}' {['?' if d is None else d for d in s]}" for n, _, s in items)
+
+    for kind, items, expected in (("input", inputs, expected_in), ("output", outputs, expected_out)):
+        by_name = {n: (f, tuple(s)) for n, f, s in items}
+        for name, dims in expected.items():
+            if name not in by_name:
+                raise ModelError(f"{onnx_path}: the model has no {kind} '{name}' required by the model card "
+                                 f"(its {kind}s: {fmt(items)})")
+            is_float, shape = by_name[name]
+            if not is_float or len(shape) != 1 + len(dims) or tuple(shape[1:]) != dims:
+                want = ["batch", *dims]
+                raise ModelError(f"{onnx_path}: {kind} '{name}' is {['?' if d is None else d for d in shape]}"
+                                 f"{'' if is_float else ' (not float32)'}; the model card needs float32 {want}")
+        if kind == "input" and len(items) != len(expected):
+            raise ModelError(f"{onnx_path}: the model has inputs {fmt(items)}; the model card defines only "
+                             f"{list(expected)}")
+
+
+# ---------------------------------------------------------------- backends
+class _NativeBackend:
+    name = "native"
+
+    def __init__(self, onnx_path: Path, threads: int):
+        self.runtime = ort_runtime()
+        try:
+            self.runner = _core.OrtRunner(str(onnx_path), threads)
+        except ValueError as e:  # the runner's own contract check
+            raise ModelError(f"{onnx_path}: {e}") from None
+        except RuntimeError as e:
+            raise ModelError(f"cannot load {onnx_path} with ONNX Runtime {self.runtime['version']}: {e}") from None
+        conv = lambda infos: [(n, t == _FLOAT32, tuple(None if d < 0 else d for d in s)) for n, t, s in infos]
+        self.inputs, self.outputs = conv(self.runner.inputs), conv(self.runner.outputs)
+        self.version = self.runtime["version"]
+
+    def run(self, ecg: np.ndarray, demographics: np.ndarray) -> np.ndarray:
+        return self.runner.run(ecg, demographics)
+
+
+class _OnnxruntimeBackend:
+    name = "onnxruntime"
+
+    def __init__(self, onnx_path: Path, threads: int):
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        so.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        try:
+            self.session = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types (InvalidProtobuf, Fail, ...)
+            raise ModelError(f"cannot load {onnx_path} with onnxruntime {ort.__version__}: {e}") from None
+        conv = lambda args: [(a.name, a.type == _ORT_FLOAT,
+                              tuple(d if isinstance(d, int) else None for d in a.shape)) for a in args]
+        self.inputs, self.outputs = conv(self.session.get_inputs()), conv(self.session.get_outputs())
+        self.version = ort.__version__
+
+    def run(self, ecg: np.ndarray, demographics: np.ndarray) -> np.ndarray:
+        return self.session.run([mc.OUTPUT_PROBABILITIES],
+                                {mc.INPUT_ECG: ecg, mc.INPUT_DEMOGRAPHICS: demographics})[0]
+
+
+# ---------------------------------------------------------------- the public class
+class Classifier:
+    """A 12-lead ECG classifier: preprocessing and an ONNX model, loaded once, used many times.
+
+    Parameters
+    ----------
+    model : path-like or None
+        None for the packaged model; a directory holding ``model_card.json`` and the ONNX files; or
+        an ``.onnx`` file with ``model_card.json`` beside it.
+    precision : {"int8", "fp32"}
+        Which file of a model directory to load (ignored when ``model`` is a file).
+    threads : int
+        ONNX Runtime intra-op threads (spinning off). 1 is fastest per record on small boards.
+    backend : {"native", "onnxruntime"}
+        The C API runner of ``edgecardio._core``, or the ``onnxruntime`` Python API.
+
+    Raises
+    ------
+    FileNotFoundError
+        The model file or its card is missing.
+    ModelError (a ValueError)
+        The file is not a model ONNX Runtime can load, or its inputs/outputs do not match the card.
+
+    Notes
+    -----
+    ``predict`` may be called from several threads at once: the native runner gives each concurrent
+    call its own preallocated buffers, and ONNX Runtime sessions are thread-safe.
+
+    Examples
+    --------
+    >>> clf = edgecardio.Classifier()
+    >>> result = clf.predict(signal_int16, 500, age=63, sex="female")
+    >>> result.probabilities["MI"], result.labels, result.latency_ms["total"]
+    """
+
+    def __init__(self, model=None, *, precision: str = "int8", threads: int = 1, backend: str = "native"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+            raise ValueError(f"threads must be a positive integer, got {threads!r}")
+        onnx_path, card_path = _resolve(model, precision)
+        try:
+            card = mc.load_card(card_path)
+        except ValueError as e:
+            raise ModelError(str(e)) from None
+        self._thresholds = _thresholds(card, card_path)
+        self._stats = card["demographics"]["stats"]
+        for name in ("age", "height_cm", "weight_kg"):
+            s = self._stats.get(name, {})
+            if not (isinstance(s, Mapping) and s.get("std", 0) > 0 and "mean" in s):
+                raise ModelError(f"model card {card_path}: demographics stats for '{name}' need a mean and a positive std")
+        with open(onnx_path, "rb") as f:
+            head = f.read(64)
+        if not head:
+            raise ModelError(f"{onnx_path} is empty, not an ONNX model")
+        impl = _NativeBackend if backend == "native" else _OnnxruntimeBackend
+        self._backend = impl(onnx_path, int(threads))
+        _check_signature(self._backend.inputs, self._backend.outputs, onnx_path)
+        self._card = card
+        self._path = onnx_path
+        self._precision = precision if model is None or Path(os.fspath(model)).is_dir() else _precision_of(card, onnx_path)
+        self._threads = int(threads)
+
+    # ------------------------------------------------------------ properties
+    @property
+    def model_path(self) -> Path:
+        """The ONNX file in use."""
+        return self._path
+
+    @property
+    def classes(self) -> Tuple[str, ...]:
+        return mc.CLASSES
+
+    @property
+    def model_card(self) -> dict:
+        """A copy of the model card (``model_card.json``)."""
+        return copy.deepcopy(self._card)
+
+    @property
+    def thresholds(self) -> Dict[str, float]:
+        return dict(self._thresholds)
+
+    @property
+    def backend(self) -> str:
+        return self._backend.name
+
+    @property
+    def precision(self) -> str:
+        return self._precision
+
+    @property
+    def threads(self) -> int:
+        return self._threads
+
+    @property
+    def ort_version(self) -> str:
+        """Version of the ONNX Runtime that runs the model."""
+        return self._backend.version
+
+    def __repr__(self) -> str:
+        return (f"Classifier(model={str(self._path)!r}, precision={self._precision!r}, threads={self._threads}, "
+                f"backend={self.backend!r})")
+
+    # ------------------------------------------------------------ inference
+    def demographics(self, *, age=None, sex=None, height_cm=None, weight_kg=None) -> np.ndarray:
+        """The model's float32 ``[8]`` demographics input, encoded as the model card says."""
+        return mc.encode_demographics(self._stats, age=age, sex=sex, height_cm=height_cm, weight_kg=weight_kg)
+
+    def run(self, ecg, demographics) -> np.ndarray:
+        """The model alone on already preprocessed input: ``ecg`` float32 ``[n, 12, 1000]`` (or
+        ``[12, 1000]``), ``demographics`` float32 ``[n, 8]`` (or ``[8]``) -> probabilities ``[n, 5]``."""
+        ecg = np.ascontiguousarray(ecg, dtype=np.float32)
+        demographics = np.ascontiguousarray(demographics, dtype=np.float32)
+        if ecg.shape == (mc.N_LEADS, mc.N_SAMPLES):
+            ecg = ecg[None]
+        if demographics.ndim == 1:
+            demographics = demographics[None]
+        n = ecg.shape[0] if ecg.ndim == 3 else -1
+        if ecg.ndim != 3 or ecg.shape[1:] != (mc.N_LEADS, mc.N_SAMPLES) or n < 1:
+            raise ValueError(f"ecg must be float32 [n, {mc.N_LEADS}, {mc.N_SAMPLES}] with n >= 1, got {ecg.shape}")
+        if demographics.shape != (n, len(mc.DEMOGRAPHIC_FEATURES)):
+            raise ValueError(f"demographics must be [{n}, {len(mc.DEMOGRAPHIC_FEATURES)}], got {demographics.shape}")
+        return self._backend.run(ecg, demographics)
+
+    def predict(self, signal, fs_hz, *, age=None, sex=None, height_cm=None, weight_kg=None,
+                gain_per_mv: float = 1000.0) -> Prediction:
+        """Diagnose one 10-s 12-lead record.
+
+        Parameters
+        ----------
+        signal : array_like, shape (12, n)
+            Leads I, II, III, aVR, aVL, aVF, V1-V6. Integer ADC counts (int16 range; divided by
+            ``gain_per_mv``) or floating-point millivolts. At least 10 s; a longer record is cut to
+            its first 10 s (the model's window).
+        fs_hz : int
+            Sampling rate; one of ``edgecardio.reference.SUPPORTED_RATES_HZ``.
+        age, height_cm, weight_kg : float or None
+            Years, centimetres, kilograms; None when unknown.
+        sex : {"male", "female", None}
+        gain_per_mv : float
+            ADC counts per millivolt of integer input (PTB-XL: 1000).
+
+        Returns
+        -------
+        Prediction
+        """
+        t0 = time.perf_counter()
+        demo = self.demographics(age=age, sex=sex, height_cm=height_cm, weight_kg=weight_kg)
+        x, fs = _check_signal(signal, fs_hz, gain_per_mv)
+        if self._backend.name == "native":
+            probs, flat, _sat, pre_ms, inf_ms, _engine = self._backend.runner.predict(x, fs, float(gain_per_mv), demo)
+        else:
+            from . import preprocess
+
+            tp = time.perf_counter()
+            ecg, flat = _preprocess(preprocess, x, fs, gain_per_mv)
+            t1 = time.perf_counter()
+            probs = self._backend.run(ecg[None], demo[None])[0]
+            pre_ms, inf_ms = (t1 - tp) * 1e3, (time.perf_counter() - t1) * 1e3
+        result = self._result(probs, _flat_mask(flat), pre_ms, inf_ms)
+        # total is wall time from the call to here: checks and demographics included.
+        result.latency_ms["total"] = (time.perf_counter() - t0) * 1e3
+        return result
+
+    def predict_batch(self, signals, fs_hz, *, age=None, sex=None, height_cm=None, weight_kg=None,
+                      gain_per_mv=1000.0) -> List[Prediction]:
+        """Diagnose many records; the model runs on them in batches.
+
+        Parameters
+        ----------
+        signals : sequence of array_like (12, n), or an array (N, 12, n)
+            Records may differ in length and rate.
+        fs_hz, gain_per_mv : scalar or sequence of length N
+        age, sex, height_cm, weight_kg : scalar (same for every record), None, or sequence of length N
+
+        Returns
+        -------
+        list of Prediction, in input order
+        """
+        signals = list(signals) if not isinstance(signals, np.ndarray) else list(signals)
+        n = len(signals)
+        if n == 0:
+            return []
+
+        def per_record(name, value):
+            if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
+                return [value] * n
+            if len(value) != n:
+                raise ValueError(f"{name} has {len(value)} values for {n} records")
+            return list(value)
+
+        ages, sexes, heights, weights = (per_record(k, v) for k, v in (
+            ("age", age), ("sex", sex), ("height_cm", height_cm), ("weight_kg", weight_kg)))
+        rates, gains = per_record("fs_hz", fs_hz), per_record("gain_per_mv", gain_per_mv)
+        demo = np.empty((n, len(mc.DEMOGRAPHIC_FEATURES)), np.float32)
+        xs, fss = [], []
+        for i in range(n):
+            try:
+                demo[i] = self.demographics(age=ages[i], sex=sexes[i], height_cm=heights[i], weight_kg=weights[i])
+                x, fs = _check_signal(signals[i], rates[i], gains[i])
+            except (ValueError, TypeError) as e:
+                raise type(e)(f"record {i}: {e}") from None
+            xs.append(x)
+            fss.append(fs)
+        out: List[Prediction] = []
+        for lo in range(0, n, BATCH_CHUNK):
+            hi = min(n, lo + BATCH_CHUNK)
+            if self._backend.name == "native":
+                probs, flat, _sat, pre_ms, inf_ms = self._backend.runner.predict_many(
+                    xs[lo:hi], fss[lo:hi], [float(g) for g in gains[lo:hi]], demo[lo:hi])
+            else:
+                from . import preprocess
+
+                ecg = np.empty((hi - lo, mc.N_LEADS, mc.N_SAMPLES), np.float32)
+                flat, pre_ms = [], []
+                for j in range(lo, hi):
+                    t0 = time.perf_counter()
+                    ecg[j - lo], f = _preprocess(preprocess, xs[j], fss[j], gains[j])
+                    flat.append(f)
+                    pre_ms.append((time.perf_counter() - t0) * 1e3)
+                t1 = time.perf_counter()
+                probs = self._backend.run(ecg, demo[lo:hi])
+                inf_ms = (time.perf_counter() - t1) * 1e3
+            share = inf_ms / (hi - lo)
+            out.extend(self._result(probs[j], _flat_mask(flat[j]), pre_ms[j], share) for j in range(hi - lo))
+        return out
+
+    def _result(self, probs: np.ndarray, flat, t_pre_ms: float, t_inf_ms: float) -> Prediction:
+        p = {c: float(v) for c, v in zip(mc.CLASSES, probs)}
+        labels = tuple(c for c in mc.CLASSES if p[c] >= self._thresholds[c])
+        flat_leads = tuple(LEAD_NAMES[i] for i in np.flatnonzero(np.asarray(flat, dtype=bool))) if flat is not None else ()
+        return Prediction(p, labels, {"preprocess": t_pre_ms, "inference": t_inf_ms, "total": t_pre_ms + t_inf_ms},
+                          flat_leads, dict(self._thresholds))
+
+
+def _precision_of(card: Mapping, onnx_path: Path) -> str:
+    files = {**DEFAULT_FILES, **card.get("files", {})}
+    for precision, name in files.items():
+        if name == onnx_path.name:
+            return precision
+    return "custom"
+
+
+# ---------------------------------------------------------------- input checks
+def _check_signal(signal, fs_hz, gain_per_mv) -> Tuple[np.ndarray, int]:
+    """Validate a raw record and return it as the native code takes it: int16 counts or float mV,
+    (12, 10 s) with contiguous samples (a view of the first 10 s when longer, no copy)."""
+    from .reference import SUPPORTED_RATES_HZ
+
+    if isinstance(fs_hz, bool) or not isinstance(fs_hz, (int, float, np.integer, np.floating)) \
+            or float(fs_hz) != int(fs_hz) or int(fs_hz) not in SUPPORTED_RATES_HZ:
+        raise ValueError(f"fs_hz={fs_hz!r} is not a supported sampling rate; supported: {list(SUPPORTED_RATES_HZ)} Hz")
+    fs = int(fs_hz)
+    if isinstance(gain_per_mv, bool) or not isinstance(gain_per_mv, (int, float, np.integer, np.floating)) \
+            or not (np.isfinite(gain_per_mv) and gain_per_mv > 0):
+        raise ValueError(f"gain_per_mv must be a positive number, got {gain_per_mv!r}")
+    x = np.asarray(signal)
+    if x.ndim != 2 or x.shape[0] != mc.N_LEADS:
+        hint = " (it looks like (samples, leads): pass signal.T)" if x.ndim == 2 and x.shape[1] == mc.N_LEADS else ""
+        raise ValueError(f"signal must have shape ({mc.N_LEADS}, n_samples), got {x.shape}{hint}")
+    n_window = mc.N_SAMPLES * fs // mc.MODEL_FS_HZ  # the model's 10 s at fs
+    if x.shape[1] < n_window:
+        raise ValueError(f"signal is {x.shape[1] / fs:.2f} s long ({x.shape[1]} samples at {fs} Hz); "
+                         f"the model needs {n_window / fs:g} s ({n_window} samples)")
+    x = x[:, :n_window]
+    if x.dtype == np.int16:
+        pass
+    elif np.issubdtype(x.dtype, np.integer):
+        lo, hi = (int(x.min()), int(x.max())) if x.size else (0, 0)
+        if lo < -32768 or hi > 32767:
+            raise ValueError(f"integer signal values must fit int16 ADC counts, got range [{lo}, {hi}]")
+        x = x.astype(np.int16)
+    elif x.dtype in (np.float32, np.float64):
+        if not np.isfinite(x).all():
+            raise ValueError("signal contains NaN or infinite values")
+    elif np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float64)
+        if not np.isfinite(x).all():
+            raise ValueError("signal contains NaN or infinite values")
+    else:
+        raise TypeError(f"signal must be integer ADC counts or floating-point millivolts, got dtype {x.dtype}")
+    if x.strides[1] != x.itemsize:
+        x = np.ascontiguousarray(x)
+    return x, fs
+
+
+def _preprocess(preprocess, x: np.ndarray, fs: int, gain_per_mv) -> Tuple[np.ndarray, Any]:
+    """edgecardio.preprocess on an already checked record: (float32 [12, 1000], flat-lead mask)."""
+    ecg, info = preprocess(x, fs, gain_per_mv=float(gain_per_mv), return_info=True)
+    flat = getattr(info, "flat_leads", None)
+    if flat is None and isinstance(info, Mapping):
+        flat = info.get("flat_leads")
+    return ecg, flat
+
+
+def _flat_mask(flat) -> np.ndarray:
+    """Flat leads as a bool mask, from the native bit set or a sequence of bools/indices."""
+    if flat is None:
+        return np.zeros(mc.N_LEADS, bool)
+    if isinstance(flat, (int, np.integer)):
+        return np.array([(int(flat) >> c) & 1 for c in range(mc.N_LEADS)], bool)
+    a = np.asarray(flat)
+    if a.dtype == bool and a.shape == (mc.N_LEADS,):
+        return a
+    mask = np.zeros(mc.N_LEADS, bool)
+    mask[a.astype(int)] = True
+    return mask

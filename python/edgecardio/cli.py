@@ -1,0 +1,352 @@
+"""The ``edgecardio`` command: diagnose records, benchmark latency, describe the installation.
+
+    edgecardio predict RECORD... [--json]       # WFDB (with or without .hea) or .npy (12, n) + --fs-hz
+    edgecardio bench [--out benchmark_results.json]
+    edgecardio info [--json]
+
+Errors in the input (missing files, bad shapes, unsupported rates, implausible demographics) print one
+line on stderr and exit with status 1; usage errors exit with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+from . import modelcard as mc
+
+PROG = "edgecardio"
+BENCH_FS_HZ = 500
+BENCH_SECONDS = 10
+
+
+class CliError(Exception):
+    """An input problem to report in one line (exit status 1)."""
+
+
+# ---------------------------------------------------------------- record loading
+def _standard_lead_order(names: List[str]) -> Optional[List[int]]:
+    """Indices that put ``names`` in the model's lead order, or None when a lead is missing."""
+    from .classifier import LEAD_NAMES
+
+    lookup = {n.strip().lower(): i for i, n in enumerate(names)}
+    order = [lookup.get(lead.lower()) for lead in LEAD_NAMES]
+    return None if any(i is None for i in order) else order
+
+
+def load_record(path: str, fs_hz: Optional[float], gain_per_mv: Optional[float]) -> Tuple[np.ndarray, int, float]:
+    """(signal (12, n), fs_hz, gain_per_mv) from a WFDB record or a .npy file."""
+    from . import wfdb_io
+
+    p = Path(path)
+    if p.suffix == ".npy":
+        if fs_hz is None:
+            raise CliError(f"{path}: a .npy record needs --fs-hz")
+        try:
+            x = np.load(p, allow_pickle=False)
+        except FileNotFoundError:
+            raise CliError(f"record not found: {path}") from None
+        except ValueError as e:
+            raise CliError(f"{path}: not a readable .npy array ({e})") from None
+        return x, fs_hz, 1000.0 if gain_per_mv is None else gain_per_mv
+    hea = wfdb_io.header_path(p)
+    if not hea.is_file():
+        raise CliError(f"record not found: {path} (expected a WFDB header {hea} or a .npy file)")
+    try:
+        rec = wfdb_io.read_record(hea)
+    except (ValueError, FileNotFoundError) as e:
+        raise CliError(str(e)) from None
+    order = _standard_lead_order(rec.sig_names)
+    if order is None:
+        raise CliError(f"{path}: leads {rec.sig_names}; the model needs I, II, III, aVR, aVL, aVF, V1-V6")
+    gains, baselines = rec.gain_per_mv[order], rec.baseline[order]
+    if fs_hz is not None and fs_hz != rec.fs_hz:
+        raise CliError(f"{path}: --fs-hz {fs_hz:g} contradicts the header's {rec.fs_hz:g} Hz")
+    if np.all(gains == gains[0]) and not baselines.any():
+        # The common case (PTB-XL): raw counts and one gain, straight into the fixed-point path.
+        return rec.digital[order], rec.fs_hz, float(gains[0]) if gain_per_mv is None else gain_per_mv
+    return rec.physical_mv()[order], rec.fs_hz, 1.0
+
+
+# ---------------------------------------------------------------- commands
+def _classifier(a):
+    from .classifier import Classifier
+
+    return Classifier(a.model, precision=a.precision, threads=a.threads, backend=a.backend)
+
+
+def cmd_predict(a) -> int:
+    clf = _classifier(a)
+    rows = []
+    for path in a.records:
+        x, fs, gain = load_record(path, a.fs_hz, a.gain_per_mv)
+        r = clf.predict(x, fs, age=a.age, sex=a.sex, height_cm=a.height_cm, weight_kg=a.weight_kg,
+                        gain_per_mv=gain)
+        rows.append({"record": path, "fs_hz": fs, **r.to_dict()})
+    if a.json:
+        print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=2))
+        return 0
+    width = max(len("record"), *(len(r["record"]) for r in rows))
+    print(f"{'record':<{width}}  " + "  ".join(f"{c:>5}" for c in mc.CLASSES) + "  labels           flat leads   ms")
+    for r in rows:
+        probs = "  ".join(f"{r['probabilities'][c]:5.3f}" for c in mc.CLASSES)
+        labels = ",".join(r["labels"]) or "-"
+        flat = ",".join(r["flat_leads"]) or "-"
+        print(f"{r['record']:<{width}}  {probs}  {labels:<15}  {flat:<11}  {r['latency_ms']['total']:.1f}")
+    if clf.model_card.get("placeholder"):
+        print("note: the packaged model is an untrained placeholder; its probabilities are meaningless",
+              file=sys.stderr)
+    return 0
+
+
+def synthetic_record(fs_hz: int = BENCH_FS_HZ, seconds: int = BENCH_SECONDS, seed: int = 0) -> np.ndarray:
+    """A seeded int16 (12, fs*seconds) ECG-like record at 1000 counts/mV: pulse train, baseline
+    wander, mains hum and noise. Deterministic, so benchmark runs compare like with like."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(fs_hz * seconds) / fs_hz
+    beat = ((t * 1.2) % 1.0) - 0.3
+    qrs = np.exp(-0.5 * (beat / 0.012) ** 2) - 0.15 * np.exp(-0.5 * ((beat + 0.03) / 0.01) ** 2)
+    twave = 0.25 * np.exp(-0.5 * ((beat - 0.25) / 0.04) ** 2)
+    x = np.empty((mc.N_LEADS, t.size))
+    for lead in range(mc.N_LEADS):
+        amp = rng.uniform(0.4, 1.5) * rng.choice([-1, 1])
+        x[lead] = (amp * (qrs + twave) + 0.2 * np.sin(2 * np.pi * 0.3 * t + lead)
+                   + 0.02 * np.sin(2 * np.pi * 50 * t) + 0.01 * rng.standard_normal(t.size))
+    return np.round(x * 1000).astype(np.int16)
+
+
+def _stats(values_ms) -> dict:
+    v = np.asarray(values_ms, dtype=np.float64)
+    return {"mean": float(v.mean()), "median": float(np.median(v)), "p95": float(np.percentile(v, 95)),
+            "p99": float(np.percentile(v, 99)), "min": float(v.min()), "max": float(v.max())}
+
+
+def _engine_name() -> str:
+    import edgecardio
+
+    return edgecardio.engine() if hasattr(edgecardio, "engine") else "unknown"
+
+
+def _machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "model\t")):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"system": platform.system(), "machine": platform.machine(), "cpu": cpu,
+            "cpu_count": os.cpu_count(), "python": platform.python_version()}
+
+
+def cmd_bench(a) -> int:
+    clf = _classifier(a)
+    if a.record:
+        x, fs, gain = load_record(a.record, a.fs_hz, a.gain_per_mv)
+        source = a.record
+    else:
+        x, fs, gain = synthetic_record(), BENCH_FS_HZ, 1000.0
+        source = f"synthetic int16, {BENCH_FS_HZ} Hz, {BENCH_SECONDS} s, seed 0"
+    if a.iterations < 1 or a.warmup < 0:
+        raise CliError("--iterations must be >= 1 and --warmup >= 0")
+    kwargs = dict(age=a.age, sex=a.sex, height_cm=a.height_cm, weight_kg=a.weight_kg, gain_per_mv=gain)
+    for _ in range(a.warmup):
+        clf.predict(x, fs, **kwargs)
+    total, pre, inf = [], [], []
+    t_start = time.perf_counter()
+    for _ in range(a.iterations):
+        t0 = time.perf_counter()
+        r = clf.predict(x, fs, **kwargs)
+        total.append((time.perf_counter() - t0) * 1e3)
+        pre.append(r.latency_ms["preprocess"])
+        inf.append(r.latency_ms["inference"])
+    wall_s = time.perf_counter() - t_start
+    runtime = {}
+    if clf.backend == "native":
+        from .classifier import ort_runtime
+
+        runtime = ort_runtime()
+    result = {
+        "tool": f"{PROG} bench",
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": _machine(),
+        "edgecardio": _version(),
+        "engine": _engine_name(),
+        "backend": clf.backend,
+        "onnxruntime_version": clf.ort_version,
+        "onnxruntime_library": runtime.get("path"),
+        "threads": clf.threads,
+        "model": str(clf.model_path),
+        "precision": clf.precision,
+        "model_size_mb": round(clf.model_path.stat().st_size / 1e6, 3),
+        "placeholder_model": bool(clf.model_card.get("placeholder", False)),
+        "record": {"source": source, "fs_hz": fs, "shape": list(np.shape(x)), "dtype": str(np.asarray(x).dtype)},
+        "warmup": a.warmup,
+        "iterations": a.iterations,
+        "latency_ms": _stats(total),
+        "preprocess_ms": _stats(pre),
+        "inference_ms": _stats(inf),
+        "throughput_per_s": a.iterations / wall_s,
+    }
+    Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
+    if a.json:
+        print(json.dumps(result, indent=2))
+    else:
+        lat = result["latency_ms"]
+        print(f"{clf.backend} backend, {clf.precision} model ({result['model_size_mb']:.2f} MB), "
+              f"{clf.threads} thread(s), ONNX Runtime {clf.ort_version}, engine {result['engine']}")
+        print(f"latency ms: mean {lat['mean']:.3f}  median {lat['median']:.3f}  p95 {lat['p95']:.3f}  "
+              f"p99 {lat['p99']:.3f}  (preprocess {result['preprocess_ms']['median']:.3f}, "
+              f"inference {result['inference_ms']['median']:.3f} median)")
+        print(f"throughput: {result['throughput_per_s']:.1f} records/s over {a.iterations} runs; saved {a.out}")
+    return 0
+
+
+def _version() -> str:
+    import edgecardio
+
+    return edgecardio.__version__
+
+
+def _package_version(name: str) -> Optional[str]:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def cmd_info(a) -> int:
+    import edgecardio
+
+    from .classifier import Classifier, ort_library_candidates, ort_runtime
+
+    info = {
+        "edgecardio": _version(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "onnxruntime": _package_version("onnxruntime"),
+        "machine": _machine(),
+        "engine": _engine_name(),
+        "native_ort_runner": bool(edgecardio.HAS_NATIVE_ORT),
+    }
+    if edgecardio.HAS_NATIVE_ORT:
+        from . import _core
+
+        info["ort_header_api_version"] = int(_core.ORT_API_VERSION)
+        try:
+            rt = ort_runtime()
+            info["ort_library"] = {"path": rt["path"], "version": rt["version"]}
+        except OSError as e:
+            info["ort_library"] = {"error": str(e).splitlines()[0], "candidates": ort_library_candidates()}
+    backend = a.backend if (a.backend != "native" or edgecardio.HAS_NATIVE_ORT) else "onnxruntime"
+    clf = Classifier(a.model, precision=a.precision, threads=a.threads, backend=backend)
+    card = clf.model_card
+    info["model"] = {
+        "path": str(clf.model_path),
+        "precision": clf.precision,
+        "size_mb": round(clf.model_path.stat().st_size / 1e6, 3),
+        "name": card.get("name"),
+        "placeholder": bool(card.get("placeholder", False)),
+        "classes": list(clf.classes),
+        "thresholds": clf.thresholds,
+        "input_fs_hz": card.get("fs_hz", mc.MODEL_FS_HZ),
+    }
+    for key in ("metrics", "trained_on", "version", "created"):
+        if key in card:
+            info["model"][key] = card[key]
+    if a.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    for key, value in info.items():
+        if isinstance(value, dict):
+            print(f"{key}:")
+            for k, v in value.items():
+                print(f"  {k}: {v}")
+        else:
+            print(f"{key}: {value}")
+    return 0
+
+
+# ---------------------------------------------------------------- argument parsing
+def _model_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--model", help="an .onnx file (model_card.json beside it) or a model directory; "
+                                   "default: the packaged model")
+    g.add_argument("--precision", choices=("int8", "fp32"), default="int8")
+    g.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (default 1)")
+    g.add_argument("--backend", choices=("native", "onnxruntime"), default="native")
+
+
+def _record_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("record")
+    g.add_argument("--fs-hz", type=float, help="sampling rate of .npy records (WFDB headers carry theirs)")
+    g.add_argument("--gain-per-mv", type=float,
+                   help="ADC counts per mV of integer .npy records (default 1000; WFDB headers carry theirs)")
+    g = p.add_argument_group("demographics (optional; the same for every record)")
+    g.add_argument("--age", type=float, help="years")
+    g.add_argument("--sex", help="male or female")
+    g.add_argument("--height-cm", type=float)
+    g.add_argument("--weight-kg", type=float)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=PROG, description="Real-time 12-lead ECG classification (NORM, MI, STTC, CD, HYP).")
+    ap.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("predict", help="diagnose records",
+                       description="Diagnose 10-s 12-lead records. --json prints one object for one record, "
+                                   "a list for several.")
+    p.add_argument("records", nargs="+", metavar="RECORD",
+                   help="a WFDB record (path with or without .hea) or a .npy array (12, n)")
+    p.add_argument("--json", action="store_true", help="JSON instead of a table")
+    _record_options(p)
+    _model_options(p)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("bench", help="measure end-to-end latency",
+                       description="Time predict() on one record (default: a synthetic 10-s 12-lead 500 Hz "
+                                   "int16 record) and save the results as JSON.")
+    p.add_argument("--record", help="WFDB record or .npy to time instead of the synthetic one")
+    p.add_argument("--iterations", type=int, default=500)
+    p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--out", default="benchmark_results.json", help="where to save (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="also print the results as JSON")
+    _record_options(p)
+    _model_options(p)
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("info", help="versions, engine, model card")
+    p.add_argument("--json", action="store_true")
+    _model_options(p)
+    p.set_defaults(func=cmd_info)
+    return ap
+
+
+def main(argv=None) -> int:
+    a = build_parser().parse_args(argv)
+    if getattr(a, "threads", 1) < 1:
+        build_parser().error("--threads must be >= 1")
+    try:
+        return a.func(a)
+    except (CliError, ValueError, TypeError, OSError, RuntimeError) as e:
+        # Every input problem is one line; a traceback would hide it.
+        msg = str(e).strip().splitlines()
+        print(f"{PROG}: error: {' '.join(line.strip() for line in msg) if msg else type(e).__name__}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
