@@ -18,6 +18,21 @@ std::string shape_str(const std::vector<int64_t> &shape) {
   return s.str();
 }
 
+std::string type_str(int element_type) {
+  switch (element_type) {
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT: return "float32";
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE: return "float64";
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16: return "float16";
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8: return "int8";
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8: return "uint8";
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT16: return "int16";
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32: return "int32";
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64: return "int64";
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED: return "a non-tensor";
+    default: return "ONNX element type " + std::to_string(element_type);
+  }
+}
+
 TensorInfo describe(const OrtApi *api, OrtTypeInfo *type_info, std::string name) {
   TensorInfo info;
   info.name = std::move(name);
@@ -56,8 +71,8 @@ void require(const std::vector<TensorInfo> &infos, const std::string &name, cons
   for (size_t i = 1; ok && i < expected.size(); ++i) ok = it->shape[i] == expected[i];
   if (!ok) {
     std::ostringstream s;
-    s << "the model's " << kind << " '" << name << "' is " << shape_str(it->shape) << " of ONNX element type "
-      << it->element_type << "; expected float32 (type 1) " << shape_str(expected);
+    s << "the model's " << kind << " '" << name << "' is " << type_str(it->element_type) << " "
+      << shape_str(it->shape) << "; expected float32 " << shape_str(expected);
     throw std::invalid_argument(s.str());
   }
 }

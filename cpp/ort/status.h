@@ -16,7 +16,9 @@ namespace detail {
 inline void check(const OrtApi *api, OrtStatus *status, const char *what) {
   if (status == nullptr) return;
   const int code = static_cast<int>(api->GetErrorCode(status));
-  std::string msg = std::string(what) + ": " + api->GetErrorMessage(status);
+  std::string call(what);
+  call = call.substr(0, call.find('('));  // "CreateSession(env, ...)" -> "CreateSession"
+  std::string msg = call + ": " + api->GetErrorMessage(status);
   api->ReleaseStatus(status);
   throw OrtError(code, msg);
 }

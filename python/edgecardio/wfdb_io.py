@@ -138,7 +138,9 @@ def read_header(path) -> Tuple[str, float, int, Tuple[Signal, ...]]:
 def _decode_212(raw: np.ndarray, n_values: int) -> np.ndarray:
     """Format 212: two 12-bit two's-complement samples in three bytes."""
     n_pairs = (n_values + 1) // 2
-    b = raw[:3 * n_pairs].astype(np.int16).reshape(-1, 3)
+    b = np.zeros(3 * n_pairs, dtype=np.int16)  # an odd count ends with a lone sample in 2 bytes
+    b[:min(raw.size, b.size)] = raw[:b.size]
+    b = b.reshape(-1, 3)
     out = np.empty(2 * len(b), dtype=np.int16)
     out[0::2] = b[:, 0] | ((b[:, 1] & 0x0F) << 8)
     out[1::2] = b[:, 2] | ((b[:, 1] & 0xF0) << 4)
@@ -166,7 +168,7 @@ def read_record(path) -> Record:
         except FileNotFoundError:
             raise FileNotFoundError(f"WFDB signal file not found: {dat}") from None
         n_values = n_samples * len(idx)
-        need = 2 * n_values if fmt == 16 else 3 * ((n_values + 1) // 2)
+        need = 2 * n_values if fmt == 16 else (3 * n_values + 1) // 2
         if raw.size < need:
             raise ValueError(f"{dat}: holds {raw.size} bytes, the header needs {need} "
                              f"({len(idx)} signals x {n_samples} samples, format {fmt})")
