@@ -12,11 +12,212 @@
 #include "edgecardio/ort_runner.h"
 #endif
 
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "edgecardio/coeffs_generated.h"
+#include "edgecardio/dsp.h"
+#include "edgecardio/kernels.h"
+#include "edgecardio/preprocess.h"
+
 namespace py = pybind11;
 
 // ---------------------------------------------------------------- preprocessing (DSP core)
+namespace dsp_binding {
+
+const edgecardio::Engine &pick_engine(const py::object &name) {
+  if (name.is_none()) return edgecardio::default_engine();
+  const std::string s = py::cast<std::string>(name);
+  const edgecardio::Engine *e = edgecardio::find_engine(s);
+  if (e == nullptr) {
+    std::string have;
+    for (const auto *x : edgecardio::engines()) have += std::string(have.empty() ? "" : ", ") + x->name;
+    throw py::value_error("engine '" + s + "' is not available here (available: " + have + ")");
+  }
+  return *e;
+}
+
+// (n_leads, n) with contiguous samples, native byte order; the facade guarantees it, this only
+// refuses what would make the native code read the wrong memory.
+template <typename T>
+bool is_rows_of(const py::array &a) {
+  return a.dtype().equal(py::dtype::of<T>());
+}
+
+py::tuple preprocess(const py::array &x, int fs_hz, double gain_per_mv, const py::object &engine_name) {
+  if (x.ndim() != 2) throw py::value_error("signal must be 2-D (n_leads, n_samples)");
+  const auto n_leads = static_cast<std::size_t>(x.shape(0)), n_in = static_cast<std::size_t>(x.shape(1));
+  const auto itemsize = static_cast<py::ssize_t>(x.itemsize());
+  if ((n_in > 1 && x.strides(1) != itemsize) || x.strides(0) < 0 || x.strides(0) % itemsize != 0)
+    throw py::value_error("signal rows must be contiguous with non-negative strides (np.ascontiguousarray)");
+  const std::size_t in_stride = n_leads > 1 ? static_cast<std::size_t>(x.strides(0) / itemsize) : n_in;
+  const edgecardio::Engine &engine = pick_engine(engine_name);
+  const std::size_t n_out = edgecardio::output_length(n_in, fs_hz);
+  py::array_t<float> out({static_cast<py::ssize_t>(n_leads), static_cast<py::ssize_t>(n_out)});
+  py::array_t<double> std_mv(static_cast<py::ssize_t>(n_leads));
+  edgecardio::PreprocessOptions opt;
+  opt.engine = &engine;
+  opt.lead_std_mv = std_mv.mutable_data();
+  float *o = out.mutable_data();
+  edgecardio::PreprocessInfo info;
+  if (is_rows_of<std::int16_t>(x)) {
+    const auto *p = static_cast<const std::int16_t *>(x.data());
+    py::gil_scoped_release nogil;
+    info = edgecardio::preprocess_into(p, n_leads, n_in, in_stride, fs_hz, gain_per_mv, o, n_out, opt);
+  } else if (is_rows_of<float>(x)) {
+    const auto *p = static_cast<const float *>(x.data());
+    py::gil_scoped_release nogil;
+    info = edgecardio::preprocess_into(p, n_leads, n_in, in_stride, fs_hz, o, n_out, opt);
+  } else if (is_rows_of<double>(x)) {
+    const auto *p = static_cast<const double *>(x.data());
+    py::gil_scoped_release nogil;
+    info = edgecardio::preprocess_into(p, n_leads, n_in, in_stride, fs_hz, o, n_out, opt);
+  } else {
+    throw py::type_error("signal must be native-endian int16, float32 or float64");
+  }
+  py::list flat, saturated;
+  for (std::size_t c = 0; c < n_leads; ++c) {
+    if (info.flat_leads >> c & 1U) flat.append(c);
+    if (info.saturated_leads >> c & 1U) saturated.append(c);
+  }
+  py::dict d;
+  d["engine"] = info.engine;
+  d["flat_leads"] = py::tuple(flat);
+  d["saturated_leads"] = py::tuple(saturated);
+  d["lead_std_mv"] = std_mv;
+  return py::make_tuple(out, d);
+}
+
+using I32 = py::array_t<std::int32_t, py::array::c_style>;
+
+I32 fir_poly_q31(const I32 &x, const I32 &taps, int up, int down, int n_taps, std::size_t j0, std::size_t offset,
+                 std::size_t n_out, const py::object &engine_name) {
+  if (x.ndim() != 2 || up < 1 || down < 1 || n_taps < 1 || taps.size() != static_cast<py::ssize_t>(up) * n_taps)
+    throw py::value_error("fir_poly_q31: x must be (frames, n_ch), taps up * n_taps values");
+  const auto frames = static_cast<std::size_t>(x.shape(0)), n_ch = static_cast<std::size_t>(x.shape(1));
+  if (n_out > 0) {
+    const std::size_t t_last = (j0 + n_out - 1) * static_cast<std::size_t>(down) + offset;
+    if (t_last / static_cast<std::size_t>(up) + static_cast<std::size_t>(n_taps) > frames)
+      throw py::value_error("fir_poly_q31: x is too short for these outputs");
+  }
+  const edgecardio::Engine &e = pick_engine(engine_name);
+  I32 y({static_cast<py::ssize_t>(n_out), static_cast<py::ssize_t>(n_ch)});
+  const std::int32_t *xp = x.data(), *tp = taps.data();
+  std::int32_t *yp = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    e.fir_poly_q31(xp, n_ch, tp, up, down, n_taps, j0, offset, n_out, yp);
+  }
+  return y;
+}
+
+// One section over (n, n_ch) frames; state is an (n_ch, 4) int32 array [x1, x2, y1, y2] updated in
+// place, so Python can stream chunk by chunk. reverse runs from the last frame to the first.
+I32 biquad_df1_q31(const I32 &coeffs, py::array_t<std::int32_t, py::array::c_style> state, const I32 &x,
+                   bool reverse, const py::object &engine_name) {
+  if (coeffs.size() != 5 || x.ndim() != 2 || state.ndim() != 2 || state.shape(1) != 4 ||
+      state.shape(0) != x.shape(1) || !state.writeable())
+    throw py::value_error("biquad_df1_q31: coeffs (5,), x (n, n_ch), writable state (n_ch, 4)");
+  const edgecardio::Engine &e = pick_engine(engine_name);
+  const auto n = static_cast<std::size_t>(x.shape(0)), n_ch = static_cast<std::size_t>(x.shape(1));
+  edgecardio::BiquadQ30 k;
+  for (int i = 0; i < 5; ++i) k.c[i] = coeffs.data()[i];
+  std::vector<edgecardio::BiquadState> st(n_ch);
+  std::int32_t *sp = state.mutable_data();
+  for (std::size_t c = 0; c < n_ch; ++c) st[c] = {sp[4 * c], sp[4 * c + 1], sp[4 * c + 2], sp[4 * c + 3]};
+  I32 y({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(n_ch)});
+  const std::int32_t *xp = x.data();
+  std::int32_t *yp = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    const auto step = static_cast<std::ptrdiff_t>(n_ch);
+    if (n > 0) {
+      if (reverse)
+        e.biquad_df1_q31(k, st.data(), xp + (n - 1) * n_ch, yp + (n - 1) * n_ch, n, n_ch, -step);
+      else
+        e.biquad_df1_q31(k, st.data(), xp, yp, n, n_ch, step);
+    }
+  }
+  for (std::size_t c = 0; c < n_ch; ++c) {
+    sp[4 * c] = st[c].x1;
+    sp[4 * c + 1] = st[c].x2;
+    sp[4 * c + 2] = st[c].y1;
+    sp[4 * c + 3] = st[c].y2;
+  }
+  return y;
+}
+
+py::dict resampler_design(int fs_hz) {
+  const edgecardio::dsp::Resampler &r = edgecardio::dsp::resampler_for(fs_hz);
+  py::dict d;
+  d["up"] = r.up();
+  d["down"] = r.down();
+  d["taps_per_phase"] = r.taps_per_phase();
+  d["pad_left"] = r.pad_left();
+  const auto &t = r.phase_taps();
+  I32 taps({static_cast<py::ssize_t>(r.identity() ? 0 : r.up()), static_cast<py::ssize_t>(r.taps_per_phase())});
+  std::copy(t.begin(), t.end(), taps.mutable_data());
+  d["phase_taps_q31"] = taps;
+  for (const auto &des : edgecardio::coeffs::kResamplers)
+    if (des.fs_hz == fs_hz) {
+      d["half_len"] = des.half_len;
+      I32 h(des.n_taps);
+      std::copy(des.taps_q31, des.taps_q31 + des.n_taps, h.mutable_data());
+      d["taps_q31"] = h;
+    }
+  return d;
+}
+
+py::dict bandpass_design() {
+  namespace c = edgecardio::coeffs;
+  I32 q({c::kBandpassSections, 5});
+  I32 g(c::kBandpassSections);
+  for (int s = 0; s < c::kBandpassSections; ++s) {
+    for (int k = 0; k < 5; ++k) q.mutable_data()[s * 5 + k] = c::kBandpassQ30[s][k];
+    g.mutable_data()[s] = c::kBandpassDcGainQ30[s];
+  }
+  py::dict d;
+  d["sections_q30"] = q;
+  d["dc_gain_q30"] = g;
+  d["padlen"] = c::kBandpassPadlen;
+  d["input_bits"] = c::kInputBits;
+  d["headroom_log2"] = c::kHeadroomLog2;
+  return d;
+}
+
+}  // namespace dsp_binding
+
 static void bind_dsp(py::module_ &m) {
-  (void)m;
+  namespace b = dsp_binding;
+  m.def("preprocess", &b::preprocess, py::arg("signal"), py::arg("fs_hz"), py::arg("gain_per_mv") = 1000.0,
+        py::arg("engine") = py::none(),
+        "Native pipeline on a validated (n_leads, n) int16/float32/float64 array -> (float32 array, info dict). "
+        "Use edgecardio.preprocess, which validates its input.");
+  m.def("engine", [] { return std::string(edgecardio::default_engine().name); }, "Engine preprocess uses by default.");
+  m.def("engines", [] {
+    std::vector<std::string> v;
+    for (const auto *e : edgecardio::engines()) v.emplace_back(e->name);
+    return v;
+  }, "Engines compiled in and supported by this CPU, scalar first.");
+  m.def("kernels", [] {
+    std::vector<std::pair<std::string, std::string>> v;
+    for (const auto &k : edgecardio::kernels()) v.emplace_back(k.name, k.isa);
+    return v;
+  }, "(kernel variant, engine) for every available variant.");
+  m.def("supported_rates_hz", &edgecardio::supported_rates_hz);
+  m.def("output_length", &edgecardio::output_length, py::arg("n_in"), py::arg("fs_hz"));
+  m.def("min_input_length", &edgecardio::min_input_length, py::arg("fs_hz"));
+  m.def("fir_poly_q31", &b::fir_poly_q31, py::arg("x"), py::arg("taps"), py::arg("up"), py::arg("down"),
+        py::arg("n_taps"), py::arg("j0"), py::arg("offset"), py::arg("n_out"), py::arg("engine") = py::none());
+  m.def("biquad_df1_q31", &b::biquad_df1_q31, py::arg("coeffs"), py::arg("state"), py::arg("x"),
+        py::arg("reverse") = false, py::arg("engine") = py::none());
+  m.def("resampler_design", &b::resampler_design, py::arg("fs_hz"));
+  m.def("bandpass_design", &b::bandpass_design);
+  m.attr("FLAT_STD_MV") = edgecardio::kFlatStdMv;
+  m.attr("SATURATION_RUN") = edgecardio::kSaturationRun;
+  m.attr("MAX_LEADS") = edgecardio::kMaxLeads;
 }
 
 // ---------------------------------------------------------------- ONNX Runtime runner

@@ -6,7 +6,9 @@ is the float64 scipy specification every native path reproduces.
 """
 from ._core import HAS_NATIVE_ORT
 from .modelcard import CLASSES
+from .preprocess import SUPPORTED_RATES_HZ, PreprocessInfo, engine, engines, kernels, preprocess
 
 __version__ = "0.1.0"
 
-__all__ = ["CLASSES", "HAS_NATIVE_ORT", "__version__"]
+__all__ = ["CLASSES", "HAS_NATIVE_ORT", "PreprocessInfo", "SUPPORTED_RATES_HZ", "__version__", "engine", "engines",
+           "kernels", "preprocess"]

@@ -1,0 +1,178 @@
+// The pipeline: block-floating-point conversion -> polyphase resampler -> zero-phase band-pass ->
+// z-score, on frames of interleaved int32 lanes (one per lead) so every kernel vectorizes across
+// leads. The arithmetic contract is in preprocess.h.
+#include "edgecardio/preprocess.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "edgecardio/coeffs_generated.h"
+#include "edgecardio/dsp.h"
+
+namespace edgecardio {
+namespace {
+
+// The exponent that puts a lead whose largest magnitude is maxabs just inside 2^kInputBits:
+// maxabs = m * 2^k with m in [0.5, 1) (frexp), so maxabs * 2^(kInputBits - k) < 2^kInputBits.
+int block_exponent(double maxabs) {
+  if (maxabs == 0.0) return 0;
+  int k = 0;
+  (void)std::frexp(maxabs, &k);
+  return coeffs::kInputBits - k;
+}
+
+void check_common(std::size_t n_leads, std::size_t n_in, std::size_t in_lead_stride, int fs_hz, const void *in,
+                  const float *out, std::size_t out_lead_stride) {
+  if (n_leads < 1 || n_leads > kMaxLeads)
+    throw std::invalid_argument("n_leads must be in [1, " + std::to_string(kMaxLeads) + "], got " +
+                                std::to_string(n_leads));
+  if (!is_supported_rate(fs_hz)) throw std::invalid_argument("unsupported sampling rate " + std::to_string(fs_hz) + " Hz");
+  if (n_in < min_input_length(fs_hz))
+    throw std::invalid_argument("need at least " + std::to_string(min_input_length(fs_hz)) + " samples at " +
+                                std::to_string(fs_hz) + " Hz, got " + std::to_string(n_in));
+  if (in == nullptr || out == nullptr) throw std::invalid_argument("null buffer");
+  if (n_leads > 1 && (in_lead_stride < n_in || out_lead_stride < output_length(n_in, fs_hz)))
+    throw std::invalid_argument("lead strides shorter than a lead: rows would overlap");
+}
+
+// Everything after the conversion: x holds the converted input, already placed where the
+// resampler (or, at 100 Hz, the band-pass) wants it inside `work`.
+struct Buffers {
+  std::vector<std::int32_t> x;  // resampler input with its zero pads (unused at 100 Hz)
+  std::vector<std::int32_t> w;  // band-pass frames: pad + n_out + pad
+  std::int32_t *dst = nullptr;  // where converted frame 0 goes
+};
+
+Buffers make_buffers(const dsp::Resampler &r, std::size_t n_ch, std::size_t n_in) {
+  Buffers b;
+  const std::size_t pad = dsp::bandpass_padlen();
+  const std::size_t n_out = r.output_length(n_in);
+  b.w.resize((n_out + 2 * pad) * n_ch);
+  if (r.identity()) {
+    b.dst = b.w.data() + pad * n_ch;
+  } else {
+    b.x.assign((r.pad_left() + n_in + r.pad_right(n_in)) * n_ch, 0);
+    b.dst = b.x.data() + r.pad_left() * n_ch;
+  }
+  return b;
+}
+
+PreprocessInfo finish(const Engine &engine, const dsp::Resampler &r, Buffers &b, std::size_t n_ch, std::size_t n_in,
+                      const double *scale_to_mv, float *out, std::size_t out_lead_stride,
+                      const PreprocessOptions &options) {
+  const std::size_t pad = dsp::bandpass_padlen();
+  const std::size_t n_out = r.output_length(n_in);
+  std::int32_t *mid = b.w.data() + pad * n_ch;
+  if (!r.identity()) r.run(engine, b.x.data(), n_ch, n_in, mid);
+  dsp::bandpass_filtfilt(engine, b.w.data(), n_out, n_ch);
+  PreprocessInfo info;
+  info.n_out = n_out;
+  info.engine = engine.name;
+  info.flat_leads = dsp::normalize(mid, n_out, n_ch, scale_to_mv, out, out_lead_stride, options.lead_std_mv);
+  return info;
+}
+
+template <typename F>
+PreprocessInfo run_float(const F *in, std::size_t n_leads, std::size_t n_in, std::size_t in_lead_stride, int fs_hz,
+                         float *out, std::size_t out_lead_stride, const PreprocessOptions &options) {
+  check_common(n_leads, n_in, in_lead_stride, fs_hz, in, out, out_lead_stride);
+  const Engine &engine = options.engine ? *options.engine : default_engine();
+  const dsp::Resampler &r = dsp::resampler_for(fs_hz);
+  double scale[kMaxLeads];
+  double mult[kMaxLeads];
+  for (std::size_t c = 0; c < n_leads; ++c) {
+    const F *x = in + c * in_lead_stride;
+    double maxabs = 0.0;
+    for (std::size_t t = 0; t < n_in; ++t) {
+      const double v = static_cast<double>(x[t]);
+      if (!std::isfinite(v))
+        throw std::invalid_argument("lead " + std::to_string(c) + " has a NaN or infinite sample at index " +
+                                    std::to_string(t));
+      maxabs = std::fmax(maxabs, std::fabs(v));
+    }
+    int e = block_exponent(maxabs);
+    // Below 2^-488 mV a lead is flat whatever its shape; keeping e small keeps 2^e finite.
+    if (e > 512) e = 0;
+    mult[c] = std::ldexp(1.0, e);
+    scale[c] = std::ldexp(1.0, -e);
+  }
+  Buffers b = make_buffers(r, n_leads, n_in);
+  for (std::size_t t = 0; t < n_in; ++t)
+    for (std::size_t c = 0; c < n_leads; ++c)
+      // Scaling by a power of two is exact; nearbyint rounds ties to even (default rounding mode).
+      b.dst[t * n_leads + c] = static_cast<std::int32_t>(std::nearbyint(static_cast<double>(in[c * in_lead_stride + t]) * mult[c]));
+  return finish(engine, r, b, n_leads, n_in, scale, out, out_lead_stride, options);
+}
+
+}  // namespace
+
+bool is_supported_rate(int fs_hz) {
+  for (const auto &d : coeffs::kResamplers)
+    if (d.fs_hz == fs_hz) return true;
+  return false;
+}
+
+std::vector<int> supported_rates_hz() {
+  std::vector<int> v;
+  for (const auto &d : coeffs::kResamplers) v.push_back(d.fs_hz);
+  return v;
+}
+
+std::size_t output_length(std::size_t n_in, int fs_hz) { return dsp::resampler_for(fs_hz).output_length(n_in); }
+
+std::size_t min_input_length(int fs_hz) {
+  // Smallest n_in with ceil(n_in * up / down) > padlen.
+  const dsp::Resampler &r = dsp::resampler_for(fs_hz);
+  const std::size_t need = dsp::bandpass_padlen() + 1;
+  const std::size_t up = static_cast<std::size_t>(r.up()), down = static_cast<std::size_t>(r.down());
+  return ((need - 1) * down) / up + 1;
+}
+
+PreprocessInfo preprocess_into(const std::int16_t *in, std::size_t n_leads, std::size_t n_in, std::size_t in_lead_stride,
+                               int fs_hz, double gain_per_mv, float *out, std::size_t out_lead_stride,
+                               const PreprocessOptions &options) {
+  check_common(n_leads, n_in, in_lead_stride, fs_hz, in, out, out_lead_stride);
+  if (!(gain_per_mv > 0.0) || !std::isfinite(gain_per_mv))
+    throw std::invalid_argument("gain_per_mv must be a positive finite number");
+  const Engine &engine = options.engine ? *options.engine : default_engine();
+  const dsp::Resampler &r = dsp::resampler_for(fs_hz);
+  double scale[kMaxLeads];
+  std::int32_t mult[kMaxLeads];
+  std::uint64_t saturated = 0;
+  for (std::size_t c = 0; c < n_leads; ++c) {
+    const std::int16_t *x = in + c * in_lead_stride;
+    int maxabs = 0;
+    std::size_t run = 0;
+    bool clipped = false;
+    for (std::size_t t = 0; t < n_in; ++t) {
+      const int v = x[t];
+      maxabs = v < 0 ? (-v > maxabs ? -v : maxabs) : (v > maxabs ? v : maxabs);
+      const bool rail = v == -32768 || v == 32767;
+      run = rail && t > 0 && x[t - 1] == v ? run + 1 : (rail ? 1 : 0);
+      clipped = clipped || run >= kSaturationRun;
+    }
+    if (clipped) saturated |= std::uint64_t{1} << c;
+    const int e = block_exponent(static_cast<double>(maxabs));
+    mult[c] = std::int32_t{1} << e;  // e <= 23 for int16 (e = 0 for an all-zero lead)
+    scale[c] = std::ldexp(1.0, -e) / gain_per_mv;
+  }
+  Buffers b = make_buffers(r, n_leads, n_in);
+  for (std::size_t t = 0; t < n_in; ++t)
+    for (std::size_t c = 0; c < n_leads; ++c) b.dst[t * n_leads + c] = std::int32_t{in[c * in_lead_stride + t]} * mult[c];
+  PreprocessInfo info = finish(engine, r, b, n_leads, n_in, scale, out, out_lead_stride, options);
+  info.saturated_leads = saturated;
+  return info;
+}
+
+PreprocessInfo preprocess_into(const float *in_mv, std::size_t n_leads, std::size_t n_in, std::size_t in_lead_stride,
+                               int fs_hz, float *out, std::size_t out_lead_stride, const PreprocessOptions &options) {
+  return run_float(in_mv, n_leads, n_in, in_lead_stride, fs_hz, out, out_lead_stride, options);
+}
+
+PreprocessInfo preprocess_into(const double *in_mv, std::size_t n_leads, std::size_t n_in, std::size_t in_lead_stride,
+                               int fs_hz, float *out, std::size_t out_lead_stride, const PreprocessOptions &options) {
+  return run_float(in_mv, n_leads, n_in, in_lead_stride, fs_hz, out, out_lead_stride, options);
+}
+
+}  // namespace edgecardio

@@ -1,0 +1,41 @@
+// biquad_df1_q31_scalar: one direct-form-I biquad section per lane, the reference variant.
+//
+// Arithmetic contract (shared by every biquad_df1_q31_* variant)
+//   input/output  int32 per lane, |x|, |y| < 2^29.5 within the pipeline (coeffs::kHeadroomLog2)
+//   coeffs        Q30 int32: b0, b1, b2, -a1, -a2 (|a1| < 2 needs the one bit of integer part;
+//                 b1 = -2 of the high-pass section is exactly INT32_MIN)
+//   acc           int64: b0*x[n] + b1*x[n-1] + b2*x[n-2] + (-a1)*y[n-1] + (-a2)*y[n-2], exact;
+//                 |acc| < 2^62.3 within the pipeline, so no ordering question and no overflow
+//   output        y[n] = rshift_round_sat32(acc, 30): one round-half-up per output, saturating
+//   state         x1, x2, y1, y2 per lane (the rounded outputs are fed back, as in CMSIS's
+//                 arm_biquad_cascade_df1_q31 with postShift 1); chunked == one-shot, bit for bit
+#include "edgecardio/kernels.h"
+#include "edgecardio/qmath.h"
+
+namespace edgecardio {
+namespace kernels_scalar {
+
+void biquad_df1_q31(const BiquadQ30 &k, BiquadState *state, const std::int32_t *x, std::int32_t *y,
+                    std::size_t n, std::size_t n_ch, std::ptrdiff_t step) {
+  for (std::size_t c = 0; c < n_ch; ++c) {
+    BiquadState s = state[c];
+    const std::int32_t *xc = x + c;
+    std::int32_t *yc = y + c;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::ptrdiff_t o = static_cast<std::ptrdiff_t>(i) * step;
+      const std::int32_t x0 = xc[o];
+      const std::int64_t acc = q::mul(k.c[0], x0) + q::mul(k.c[1], s.x1) + q::mul(k.c[2], s.x2) +
+                               q::mul(k.c[3], s.y1) + q::mul(k.c[4], s.y2);
+      const std::int32_t y0 = q::rshift_round_sat32(acc, 30);
+      s.x2 = s.x1;
+      s.x1 = x0;
+      s.y2 = s.y1;
+      s.y1 = y0;
+      yc[o] = y0;
+    }
+    state[c] = s;
+  }
+}
+
+}  // namespace kernels_scalar
+}  // namespace edgecardio
