@@ -68,6 +68,21 @@ def dc_gains_q30(sos: np.ndarray) -> np.ndarray:
     return quantize(g, BIQUAD_FRAC_BITS)
 
 
+def error_feedback(sos: np.ndarray) -> np.ndarray:
+    """Integer error-feedback coefficients (k1, k2) per section.
+
+    A section whose poles sit near z = 1 (|A(1)| small: the 0.5 Hz high-pass) amplifies its own
+    rounding noise by 1/|A(1)| (~60 dB) at low frequencies; feeding the last two rounding residuals
+    back with (2, -1) shapes that noise by (1 - z^-1)^2, which cancels the pole pair's DC gain.
+    Other sections do not need it (it would only raise their high-frequency noise).
+    """
+    k = np.zeros((len(sos), 2), dtype=np.int64)
+    for i, s in enumerate(sos):
+        if abs(s[3:].sum()) < 0.01:
+            k[i] = (2, -1)
+    return k
+
+
 def sosfiltfilt_padlen(sos: np.ndarray) -> int:
     ntaps = 2 * len(sos) + 1 - min((sos[:, 2] == 0).sum(), (sos[:, 5] == 0).sum())
     return 3 * int(ntaps)
@@ -101,7 +116,8 @@ def accumulator_log2(signal_log2: float) -> float:
     sos = bandpass_sos()
     worst = max(np.abs(s[:3]).sum() + np.abs(s[4:]).sum() for s in sos)
     fir_l1 = max(max(np.abs(h[p::up]).sum() for p in range(up)) for up, _, _, h in map(resample_design, RATES_HZ))
-    biquad = np.log2(worst) + signal_log2 + BIQUAD_FRAC_BITS
+    # + |k1| + |k2| residuals of at most 2^29 each (error feedback)
+    biquad = np.log2(worst * 2.0 ** (signal_log2 + BIQUAD_FRAC_BITS) + 3 * 2.0 ** (BIQUAD_FRAC_BITS - 1))
     fir = np.log2(fir_l1) + INPUT_BITS + TAP_FRAC_BITS
     return float(max(biquad, fir))
 
@@ -147,6 +163,9 @@ def render() -> str:
         out.append(f"    {{{c_array(row)}}},")
     out += [
         "};",
+        "// Error-feedback coefficients k1, k2 per section (applied to the previous rounding residuals).",
+        f"constexpr int32_t kBandpassErrorFeedback[{len(sos)}][2] = {{"
+        + ", ".join(f"{{{c_array(r)}}}" for r in error_feedback(sos)) + "};",
         "// DC gain of each section in Q30: sosfiltfilt's zi is the steady state for a constant input.",
         f"constexpr int32_t kBandpassDcGainQ30[{len(sos)}] = {{{c_array(dc)}}};",
         "// sosfiltfilt's default padlen for these sections (odd extension).",

@@ -113,20 +113,25 @@ I32 fir_poly_q31(const I32 &x, const I32 &taps, int up, int down, int n_taps, st
   return y;
 }
 
-// One section over (n, n_ch) frames; state is an (n_ch, 4) int32 array [x1, x2, y1, y2] updated in
-// place, so Python can stream chunk by chunk. reverse runs from the last frame to the first.
+// One section over (n, n_ch) frames; coeffs are b0, b1, b2, -a1, -a2 (Q30), k1, k2; state is an
+// (n_ch, 6) int32 array [x1, x2, y1, y2, e1, e2] updated in place, so Python can stream chunk by
+// chunk. reverse runs from the last frame to the first.
 I32 biquad_df1_q31(const I32 &coeffs, py::array_t<std::int32_t, py::array::c_style> state, const I32 &x,
                    bool reverse, const py::object &engine_name) {
-  if (coeffs.size() != 5 || x.ndim() != 2 || state.ndim() != 2 || state.shape(1) != 4 ||
+  if (coeffs.size() != 7 || x.ndim() != 2 || state.ndim() != 2 || state.shape(1) != 6 ||
       state.shape(0) != x.shape(1) || !state.writeable())
-    throw py::value_error("biquad_df1_q31: coeffs (5,), x (n, n_ch), writable state (n_ch, 4)");
+    throw py::value_error("biquad_df1_q31: coeffs (7,), x (n, n_ch), writable state (n_ch, 6)");
   const edgecardio::Engine &e = pick_engine(engine_name);
   const auto n = static_cast<std::size_t>(x.shape(0)), n_ch = static_cast<std::size_t>(x.shape(1));
   edgecardio::BiquadQ30 k;
   for (int i = 0; i < 5; ++i) k.c[i] = coeffs.data()[i];
+  for (int i = 0; i < 2; ++i) k.ef[i] = coeffs.data()[5 + i];
   std::vector<edgecardio::BiquadState> st(n_ch);
   std::int32_t *sp = state.mutable_data();
-  for (std::size_t c = 0; c < n_ch; ++c) st[c] = {sp[4 * c], sp[4 * c + 1], sp[4 * c + 2], sp[4 * c + 3]};
+  for (std::size_t c = 0; c < n_ch; ++c) {
+    const std::int32_t *r = sp + 6 * c;
+    st[c] = {r[0], r[1], r[2], r[3], r[4], r[5]};
+  }
   I32 y({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(n_ch)});
   const std::int32_t *xp = x.data();
   std::int32_t *yp = y.mutable_data();
@@ -141,10 +146,13 @@ I32 biquad_df1_q31(const I32 &coeffs, py::array_t<std::int32_t, py::array::c_sty
     }
   }
   for (std::size_t c = 0; c < n_ch; ++c) {
-    sp[4 * c] = st[c].x1;
-    sp[4 * c + 1] = st[c].x2;
-    sp[4 * c + 2] = st[c].y1;
-    sp[4 * c + 3] = st[c].y2;
+    std::int32_t *r = sp + 6 * c;
+    r[0] = st[c].x1;
+    r[1] = st[c].x2;
+    r[2] = st[c].y1;
+    r[3] = st[c].y2;
+    r[4] = st[c].e1;
+    r[5] = st[c].e2;
   }
   return y;
 }
@@ -174,13 +182,16 @@ py::dict bandpass_design() {
   namespace c = edgecardio::coeffs;
   I32 q({c::kBandpassSections, 5});
   I32 g(c::kBandpassSections);
+  I32 ef({c::kBandpassSections, 2});
   for (int s = 0; s < c::kBandpassSections; ++s) {
     for (int k = 0; k < 5; ++k) q.mutable_data()[s * 5 + k] = c::kBandpassQ30[s][k];
+    for (int k = 0; k < 2; ++k) ef.mutable_data()[s * 2 + k] = c::kBandpassErrorFeedback[s][k];
     g.mutable_data()[s] = c::kBandpassDcGainQ30[s];
   }
   py::dict d;
   d["sections_q30"] = q;
   d["dc_gain_q30"] = g;
+  d["error_feedback"] = ef;
   d["padlen"] = c::kBandpassPadlen;
   d["input_bits"] = c::kInputBits;
   d["headroom_log2"] = c::kHeadroomLog2;

@@ -14,19 +14,21 @@ BiquadCascade::BiquadCascade(const BiquadQ30 *sections, const std::int32_t *dc_g
     : sections_(sections, sections + n_sections),
       dc_gain_q30_(dc_gain_q30, dc_gain_q30 + n_sections),
       n_ch_(n_ch),
-      state_(static_cast<std::size_t>(n_sections) * n_ch, BiquadState{0, 0, 0, 0}) {
+      state_(static_cast<std::size_t>(n_sections) * n_ch, BiquadState{0, 0, 0, 0, 0, 0}) {
   if (n_sections < 1) throw std::invalid_argument("a biquad cascade needs at least one section");
 }
 
 BiquadCascade BiquadCascade::bandpass(std::size_t n_ch) {
   BiquadQ30 s[coeffs::kBandpassSections];
-  for (int i = 0; i < coeffs::kBandpassSections; ++i)
+  for (int i = 0; i < coeffs::kBandpassSections; ++i) {
     for (int k = 0; k < 5; ++k) s[i].c[k] = coeffs::kBandpassQ30[i][k];
+    for (int k = 0; k < 2; ++k) s[i].ef[k] = coeffs::kBandpassErrorFeedback[i][k];
+  }
   return BiquadCascade(s, coeffs::kBandpassDcGainQ30, coeffs::kBandpassSections, n_ch);
 }
 
 void BiquadCascade::reset() {
-  for (auto &s : state_) s = BiquadState{0, 0, 0, 0};
+  for (auto &s : state_) s = BiquadState{0, 0, 0, 0, 0, 0};
 }
 
 void BiquadCascade::reset_steady(const std::int32_t *level) {
@@ -37,7 +39,7 @@ void BiquadCascade::reset_steady(const std::int32_t *level) {
     std::int32_t in = level[c];
     for (std::size_t s = 0; s < sections_.size(); ++s) {
       const std::int32_t out = q::rshift_round_sat32(q::mul(dc_gain_q30_[s], in), 30);
-      state_[s * n_ch_ + c] = BiquadState{in, in, out, out};
+      state_[s * n_ch_ + c] = BiquadState{in, in, out, out, 0, 0};
       in = out;
     }
   }

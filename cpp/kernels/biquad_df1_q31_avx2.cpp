@@ -2,8 +2,8 @@
 // in flight for 12 leads); each lead's recurrence runs in the scalar order.
 //
 // Arithmetic contract: identical to biquad_df1_q31_scalar (see there): Q30 coefficients, exact
-// int64 sum of the five products, avx2::rshift_round_sat32<30> (twin of q::rshift_round_sat32),
-// the rounded output fed back.
+// int64 sum of the seven products, avx2::rshift_round_sat32<30> (twin of q::rshift_round_sat32),
+// avx2::round_residual<30> (twin of q::round_residual) fed back with k1, k2.
 #include "edgecardio/kernels.h"
 #include "edgecardio/qmath.h"
 #include "qmath_avx2.h"
@@ -17,13 +17,16 @@ void block(const BiquadQ30 &k, BiquadState *state, const std::int32_t *x, std::i
            std::ptrdiff_t step) {
   const __m256i b0 = _mm256_set1_epi32(k.c[0]), b1 = _mm256_set1_epi32(k.c[1]), b2 = _mm256_set1_epi32(k.c[2]);
   const __m256i a1 = _mm256_set1_epi32(k.c[3]), a2 = _mm256_set1_epi32(k.c[4]);
-  __m256i x1[NV], x2[NV], y1[NV], y2[NV];
+  const __m256i k1 = _mm256_set1_epi32(k.ef[0]), k2 = _mm256_set1_epi32(k.ef[1]);
+  __m256i x1[NV], x2[NV], y1[NV], y2[NV], e1[NV], e2[NV];
   for (int v = 0; v < NV; ++v) {
     const BiquadState *s = state + 4 * v;
     x1[v] = _mm256_setr_epi64x(s[0].x1, s[1].x1, s[2].x1, s[3].x1);
     x2[v] = _mm256_setr_epi64x(s[0].x2, s[1].x2, s[2].x2, s[3].x2);
     y1[v] = _mm256_setr_epi64x(s[0].y1, s[1].y1, s[2].y1, s[3].y1);
     y2[v] = _mm256_setr_epi64x(s[0].y2, s[1].y2, s[2].y2, s[3].y2);
+    e1[v] = _mm256_setr_epi64x(s[0].e1, s[1].e1, s[2].e1, s[3].e1);
+    e2[v] = _mm256_setr_epi64x(s[0].e2, s[1].e2, s[2].e2, s[3].e2);
   }
   for (std::size_t i = 0; i < n; ++i) {
     const std::ptrdiff_t o = static_cast<std::ptrdiff_t>(i) * step;
@@ -32,10 +35,14 @@ void block(const BiquadQ30 &k, BiquadState *state, const std::int32_t *x, std::i
       // Feed-forward terms first, the y[n-1] product last: it is the recurrence's critical path.
       __m256i acc = _mm256_add_epi64(_mm256_mul_epi32(b0, x0), _mm256_mul_epi32(b1, x1[v]));
       acc = _mm256_add_epi64(acc, _mm256_mul_epi32(b2, x2[v]));
+      acc = _mm256_add_epi64(acc, _mm256_mul_epi32(k1, e1[v]));
+      acc = _mm256_add_epi64(acc, _mm256_mul_epi32(k2, e2[v]));
       acc = _mm256_add_epi64(acc, _mm256_mul_epi32(a2, y2[v]));
       acc = _mm256_add_epi64(acc, _mm256_mul_epi32(a1, y1[v]));
       const __m256i y0 = avx2::rshift_round_sat32<30>(acc);
       avx2::store4(y + o + 4 * v, y0);
+      e2[v] = e1[v];
+      e1[v] = avx2::round_residual<30>(acc);
       x2[v] = x1[v];
       x1[v] = x0;
       y2[v] = y1[v];
@@ -43,14 +50,17 @@ void block(const BiquadQ30 &k, BiquadState *state, const std::int32_t *x, std::i
     }
   }
   for (int v = 0; v < NV; ++v) {
-    alignas(32) std::int64_t t[4][4];
+    alignas(32) std::int64_t t[6][4];
     _mm256_store_si256(reinterpret_cast<__m256i *>(t[0]), x1[v]);
     _mm256_store_si256(reinterpret_cast<__m256i *>(t[1]), x2[v]);
     _mm256_store_si256(reinterpret_cast<__m256i *>(t[2]), y1[v]);
     _mm256_store_si256(reinterpret_cast<__m256i *>(t[3]), y2[v]);
+    _mm256_store_si256(reinterpret_cast<__m256i *>(t[4]), e1[v]);
+    _mm256_store_si256(reinterpret_cast<__m256i *>(t[5]), e2[v]);
     for (int l = 0; l < 4; ++l)
       state[4 * v + l] = BiquadState{static_cast<std::int32_t>(t[0][l]), static_cast<std::int32_t>(t[1][l]),
-                                     static_cast<std::int32_t>(t[2][l]), static_cast<std::int32_t>(t[3][l])};
+                                     static_cast<std::int32_t>(t[2][l]), static_cast<std::int32_t>(t[3][l]),
+                                     static_cast<std::int32_t>(t[4][l]), static_cast<std::int32_t>(t[5][l])};
   }
 }
 

@@ -2,8 +2,9 @@
 // for 12 leads); each lead's recurrence runs in the scalar order.
 //
 // Arithmetic contract: identical to biquad_df1_q31_scalar (see there): Q30 coefficients, exact
-// int64 sum of the five products (vmull/vmlal), vqmovn(vrshr(acc, 30)), the twin of
-// q::rshift_round_sat32(acc, 30), the rounded output fed back.
+// int64 sum of the seven products (vmull/vmlal), vqmovn(vrshr(acc, 30)), the twin of
+// q::rshift_round_sat32(acc, 30), and neon::round_residual<30> (twin of q::round_residual) fed
+// back with k1, k2.
 #include "edgecardio/kernels.h"
 #include "edgecardio/qmath.h"
 #include "qmath_neon.h"
@@ -16,20 +17,25 @@ template <int NV>
 void block(const BiquadQ30 &k, BiquadState *state, const std::int32_t *x, std::int32_t *y, std::size_t n,
            std::ptrdiff_t step) {
   const std::int32_t b0 = k.c[0], b1 = k.c[1], b2 = k.c[2], a1 = k.c[3], a2 = k.c[4];
-  int32x4_t x1[NV], x2[NV], y1[NV], y2[NV];
+  const std::int32_t k1 = k.ef[0], k2 = k.ef[1];
+  int32x4_t x1[NV], x2[NV], y1[NV], y2[NV], e1[NV], e2[NV];
   for (int v = 0; v < NV; ++v) {
-    std::int32_t t[4][4];
+    std::int32_t t[6][4];
     for (int l = 0; l < 4; ++l) {
       const BiquadState &s = state[4 * v + l];
       t[0][l] = s.x1;
       t[1][l] = s.x2;
       t[2][l] = s.y1;
       t[3][l] = s.y2;
+      t[4][l] = s.e1;
+      t[5][l] = s.e2;
     }
     x1[v] = vld1q_s32(t[0]);
     x2[v] = vld1q_s32(t[1]);
     y1[v] = vld1q_s32(t[2]);
     y2[v] = vld1q_s32(t[3]);
+    e1[v] = vld1q_s32(t[4]);
+    e2[v] = vld1q_s32(t[5]);
   }
   for (std::size_t i = 0; i < n; ++i) {
     const std::ptrdiff_t o = static_cast<std::ptrdiff_t>(i) * step;
@@ -41,12 +47,18 @@ void block(const BiquadQ30 &k, BiquadState *state, const std::int32_t *x, std::i
       hi = vmlal_high_n_s32(hi, x1[v], b1);
       lo = vmlal_n_s32(lo, vget_low_s32(x2[v]), b2);
       hi = vmlal_high_n_s32(hi, x2[v], b2);
+      lo = vmlal_n_s32(lo, vget_low_s32(e1[v]), k1);
+      hi = vmlal_high_n_s32(hi, e1[v], k1);
+      lo = vmlal_n_s32(lo, vget_low_s32(e2[v]), k2);
+      hi = vmlal_high_n_s32(hi, e2[v], k2);
       lo = vmlal_n_s32(lo, vget_low_s32(y2[v]), a2);
       hi = vmlal_high_n_s32(hi, y2[v], a2);
       lo = vmlal_n_s32(lo, vget_low_s32(y1[v]), a1);
       hi = vmlal_high_n_s32(hi, y1[v], a1);
       const int32x4_t y0 = neon::rshift_round_sat32<30>(lo, hi);
       vst1q_s32(y + o + 4 * v, y0);
+      e2[v] = e1[v];
+      e1[v] = neon::round_residual<30>(lo, hi);
       x2[v] = x1[v];
       x1[v] = x0;
       y2[v] = y1[v];
@@ -54,12 +66,14 @@ void block(const BiquadQ30 &k, BiquadState *state, const std::int32_t *x, std::i
     }
   }
   for (int v = 0; v < NV; ++v) {
-    std::int32_t t[4][4];
+    std::int32_t t[6][4];
     vst1q_s32(t[0], x1[v]);
     vst1q_s32(t[1], x2[v]);
     vst1q_s32(t[2], y1[v]);
     vst1q_s32(t[3], y2[v]);
-    for (int l = 0; l < 4; ++l) state[4 * v + l] = BiquadState{t[0][l], t[1][l], t[2][l], t[3][l]};
+    vst1q_s32(t[4], e1[v]);
+    vst1q_s32(t[5], e2[v]);
+    for (int l = 0; l < 4; ++l) state[4 * v + l] = BiquadState{t[0][l], t[1][l], t[2][l], t[3][l], t[4][l], t[5][l]};
   }
 }
 

@@ -1,14 +1,17 @@
-// biquad_df1_q31_scalar: one direct-form-I biquad section per lane, the reference variant.
+// biquad_df1_q31_scalar: one direct-form-I biquad section per lane, with error feedback; the
+// reference variant.
 //
 // Arithmetic contract (shared by every biquad_df1_q31_* variant)
 //   input/output  int32 per lane, |x|, |y| < 2^29.5 within the pipeline (coeffs::kHeadroomLog2)
 //   coeffs        Q30 int32: b0, b1, b2, -a1, -a2 (|a1| < 2 needs the one bit of integer part;
-//                 b1 = -2 of the high-pass section is exactly INT32_MIN)
-//   acc           int64: b0*x[n] + b1*x[n-1] + b2*x[n-2] + (-a1)*y[n-1] + (-a2)*y[n-2], exact;
-//                 |acc| < 2^62.3 within the pipeline, so no ordering question and no overflow
+//                 b1 = -2 of the high-pass section is exactly INT32_MIN); k1, k2 small integers
+//   acc           int64: b0*x[n] + b1*x[n-1] + b2*x[n-2] + (-a1)*y[n-1] + (-a2)*y[n-2]
+//                        + k1*e[n-1] + k2*e[n-2], exact; |acc| < 2^62.3 within the pipeline
 //   output        y[n] = rshift_round_sat32(acc, 30): one round-half-up per output, saturating
-//   state         x1, x2, y1, y2 per lane (the rounded outputs are fed back, as in CMSIS's
-//                 arm_biquad_cascade_df1_q31 with postShift 1); chunked == one-shot, bit for bit
+//   residual      e[n] = round_residual(acc, 30) in [-2^29, 2^29): what the rounding dropped. With
+//                 (k1, k2) = (2, -1) the output noise is shaped by (1 - z^-1)^2, cancelling the
+//                 ~60 dB low-frequency noise gain of the 0.5 Hz high-pass poles (fraction saving)
+//   state         x1, x2, y1, y2, e1, e2 per lane; chunked == one-shot, bit for bit
 #include "edgecardio/kernels.h"
 #include "edgecardio/qmath.h"
 
@@ -25,8 +28,11 @@ void biquad_df1_q31(const BiquadQ30 &k, BiquadState *state, const std::int32_t *
       const std::ptrdiff_t o = static_cast<std::ptrdiff_t>(i) * step;
       const std::int32_t x0 = xc[o];
       const std::int64_t acc = q::mul(k.c[0], x0) + q::mul(k.c[1], s.x1) + q::mul(k.c[2], s.x2) +
-                               q::mul(k.c[3], s.y1) + q::mul(k.c[4], s.y2);
+                               q::mul(k.ef[0], s.e1) + q::mul(k.ef[1], s.e2) + q::mul(k.c[4], s.y2) +
+                               q::mul(k.c[3], s.y1);
       const std::int32_t y0 = q::rshift_round_sat32(acc, 30);
+      s.e2 = s.e1;
+      s.e1 = static_cast<std::int32_t>(q::round_residual(acc, 30));
       s.x2 = s.x1;
       s.x1 = x0;
       s.y2 = s.y1;

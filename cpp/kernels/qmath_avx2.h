@@ -26,6 +26,14 @@ inline __m256i rshift_round_sat32(__m256i acc) {
   return _mm256_blendv_epi8(r, lo, _mm256_cmpgt_epi64(lo, r));
 }
 
+// q::round_residual(acc, N) per 64-bit lane (in [-2^(N-1), 2^(N-1)), so its low half is exact).
+template <int N>
+inline __m256i round_residual(__m256i acc) {
+  const __m256i half = _mm256_set1_epi64x(std::int64_t{1} << (N - 1));
+  const __m256i mask = _mm256_set1_epi64x((std::int64_t{1} << N) - 1);
+  return _mm256_sub_epi64(_mm256_and_si256(_mm256_add_epi64(acc, half), mask), half);
+}
+
 // Four int32 from memory into the four 64-bit lanes (sign-extended).
 inline __m256i load4(const std::int32_t *p) {
   return _mm256_cvtepi32_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p)));

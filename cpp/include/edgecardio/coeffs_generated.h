@@ -21,6 +21,8 @@ constexpr int32_t kBandpassQ30[2][5] = {
     {670495582, 1340991164, 670495582, -1224982019, -443723121},
     {1073741824, -2147483648, 1073741824, 2099780499, -1027085884},
 };
+// Error-feedback coefficients k1, k2 per section (applied to the previous rounding residuals).
+constexpr int32_t kBandpassErrorFeedback[2][2] = {{0, 0}, {2, -1}};
 // DC gain of each section in Q30: sosfiltfilt's zi is the steady state for a constant input.
 constexpr int32_t kBandpassDcGainQ30[2] = {1050068291, 0};
 // sosfiltfilt's default padlen for these sections (odd extension).

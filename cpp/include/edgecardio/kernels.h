@@ -22,13 +22,16 @@ using FirPolyQ31Fn = void (*)(const std::int32_t *x, std::size_t n_ch, const std
                               int down, int n_taps, std::size_t j0, std::size_t offset, std::size_t n_out,
                               std::int32_t *y);
 
-// One direct-form-I biquad section, coefficients b0, b1, b2, -a1, -a2 in Q30.
+// One direct-form-I biquad section: coefficients b0, b1, b2, -a1, -a2 in Q30, and the two integer
+// error-feedback coefficients k1, k2 applied to the previous rounding residuals (0, 0: plain DF1).
 struct BiquadQ30 {
   std::int32_t c[5];
+  std::int32_t ef[2];
 };
-// Per-lane DF1 history: the two previous inputs and outputs (the CMSIS "instance" state).
+// Per-lane DF1 history: the two previous inputs and outputs (the CMSIS "instance" state) and the
+// two previous rounding residuals (each in [-2^29, 2^29)).
 struct BiquadState {
-  std::int32_t x1, x2, y1, y2;
+  std::int32_t x1, x2, y1, y2, e1, e2;
 };
 // Filters n frames of n_ch lanes: frame k is x[k * step], written to y[k * step] (step may be
 // negative to run backwards; y may equal x). state[c] carries lane c across calls, so any chunking

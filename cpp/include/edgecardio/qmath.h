@@ -28,6 +28,16 @@ constexpr std::int64_t rshift_round(std::int64_t acc, int n) {
   return (acc >> n) + ((acc >> (n - 1)) & 1);
 }
 
+// The error the rounding at bit n leaves, ((acc + 2^(n-1)) mod 2^n) - 2^(n-1), in [-2^(n-1), 2^(n-1)):
+// acc - (rshift_round(acc, n) << n), defined even where the narrowing saturates. Fed back by the
+// biquads (error feedback). Twins: AVX2 add/and/sub on 64-bit lanes; NEON vaddq/vandq/vsubq_s64.
+constexpr std::int64_t round_residual(std::int64_t acc, int n) {
+  // Unsigned arithmetic: the add wraps modulo 2^64 without undefined behaviour, the low n bits are exact.
+  const std::uint64_t half = std::uint64_t{1} << (n - 1);
+  const std::uint64_t low = (static_cast<std::uint64_t>(acc) + half) & ((std::uint64_t{1} << n) - 1);
+  return static_cast<std::int64_t>(low) - static_cast<std::int64_t>(half);
+}
+
 // The narrowing every kernel ends with: round half up at bit n, then saturate to int32.
 // Twins: vqmovn_s64(vrshrq_n_s64(acc, n)); avx2::rshift_round_sat32.
 constexpr std::int32_t rshift_round_sat32(std::int64_t acc, int n) { return sat32(rshift_round(acc, n)); }
