@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "edgecardio/ort_runner.h"
+#include "edgecardio/preprocess.h"
 #endif
 
 #include <algorithm>
@@ -255,6 +256,64 @@ static void require_size(const py::array &a, size_t n, const char *what) {
     throw std::invalid_argument(std::string(what) + ": expected " + std::to_string(n) + " float32 values, got " +
                                 std::to_string(a.size()));
 }
+
+// A raw record as preprocess_into wants it: int16 counts (with gain) or float32/float64 mV, leads
+// on axis 0, samples contiguous. Only the first n_in samples of each lead are read (the facade crops
+// a longer record to its first 10 s by passing a view).
+struct RawSignal {
+  enum Kind { kInt16, kFloat32, kFloat64 } kind;
+  const void *data;
+  size_t n_leads, n_in, lead_stride;  // stride in elements
+  int fs_hz;
+  double gain_per_mv;
+};
+
+static RawSignal raw_signal(const py::array &a, int fs_hz, double gain_per_mv) {
+  RawSignal r{};
+  if (py::isinstance<py::array_t<int16_t>>(a)) {
+    r.kind = RawSignal::kInt16;
+  } else if (py::isinstance<py::array_t<float>>(a)) {
+    r.kind = RawSignal::kFloat32;
+  } else if (py::isinstance<py::array_t<double>>(a)) {
+    r.kind = RawSignal::kFloat64;
+  } else {
+    throw py::type_error("signal must be int16 counts or float32/float64 millivolts");
+  }
+  const auto item = static_cast<py::ssize_t>(a.itemsize());
+  if (a.ndim() != 2 || a.strides(1) != item || a.strides(0) % item != 0 || a.strides(0) < a.shape(1) * item)
+    throw std::invalid_argument("signal must be 2-D (leads, samples) with contiguous samples");
+  r.data = a.data();
+  r.n_leads = static_cast<size_t>(a.shape(0));
+  r.n_in = static_cast<size_t>(a.shape(1));
+  r.lead_stride = static_cast<size_t>(a.strides(0) / item);
+  r.fs_hz = fs_hz;
+  r.gain_per_mv = gain_per_mv;
+  return r;
+}
+
+// Preprocess straight into a model input buffer [n_leads, ecg_samples]. GIL not needed.
+static edgecardio::PreprocessInfo preprocess_to(const RawSignal &s, float *out, const edgecardio::ort::Signature &sig) {
+  if (static_cast<int64_t>(s.n_leads) != sig.ecg_leads ||
+      static_cast<int64_t>(edgecardio::output_length(s.n_in, s.fs_hz)) != sig.ecg_samples)
+    throw std::invalid_argument("signal does not preprocess to the model's [" + std::to_string(sig.ecg_leads) + ", " +
+                                std::to_string(sig.ecg_samples) + "] input");
+  const size_t stride = static_cast<size_t>(sig.ecg_samples);
+  switch (s.kind) {
+    case RawSignal::kInt16:
+      return edgecardio::preprocess_into(static_cast<const int16_t *>(s.data), s.n_leads, s.n_in, s.lead_stride,
+                                         s.fs_hz, s.gain_per_mv, out, stride);
+    case RawSignal::kFloat32:
+      return edgecardio::preprocess_into(static_cast<const float *>(s.data), s.n_leads, s.n_in, s.lead_stride,
+                                         s.fs_hz, out, stride);
+    default:
+      return edgecardio::preprocess_into(static_cast<const double *>(s.data), s.n_leads, s.n_in, s.lead_stride,
+                                         s.fs_hz, out, stride);
+  }
+}
+
+static double ms_since(std::chrono::steady_clock::time_point t0, std::chrono::steady_clock::time_point t1) {
+  return std::chrono::duration<double, std::milli>(t1 - t0).count();
+}
 #endif
 
 static void bind_ort(py::module_ &m) {
@@ -349,7 +408,76 @@ static void bind_ort(py::module_ &m) {
           },
           py::arg("ecg"), py::arg("demographics"),
           "One record through a preallocated slot (copies the preprocessed input in; for tests and "
-          "the path without native preprocessing).");
+          "the path without native preprocessing).")
+      .def(
+          "predict",
+          [](eo::Runner &r, const py::array &signal, int fs_hz, double gain_per_mv, FloatArray demographics) {
+            const auto &sig = r.signature();
+            require_size(demographics, static_cast<size_t>(sig.n_demographics), "demographics");
+            const RawSignal s = raw_signal(signal, fs_hz, gain_per_mv);
+            py::array_t<float> out(static_cast<py::ssize_t>(sig.n_outputs));
+            const float *d = demographics.data();
+            float *o = out.mutable_data();
+            edgecardio::PreprocessInfo info;
+            double pre_ms, inf_ms;
+            {
+              py::gil_scoped_release nogil;
+              auto lease = r.acquire();
+              const auto t0 = std::chrono::steady_clock::now();
+              info = preprocess_to(s, lease.ecg(), sig);  // straight into the ORT input tensor
+              std::memcpy(lease.demographics(), d, sig.n_demographics * sizeof(float));
+              const auto t1 = std::chrono::steady_clock::now();
+              lease.run();  // ORT writes into lease.output()
+              const auto t2 = std::chrono::steady_clock::now();
+              std::memcpy(o, lease.output(), sig.n_outputs * sizeof(float));
+              pre_ms = ms_since(t0, t1);
+              inf_ms = ms_since(t1, t2);
+            }
+            return py::make_tuple(out, info.flat_leads, info.saturated_leads, pre_ms, inf_ms,
+                                  info.engine ? info.engine : "");
+          },
+          py::arg("signal"), py::arg("fs_hz"), py::arg("gain_per_mv"), py::arg("demographics"),
+          "Raw record -> (probabilities[5], flat_leads bits, saturated_leads bits, preprocess_ms, "
+          "inference_ms, engine): preprocessing writes into the preallocated ORT input, one GIL-free call.")
+      .def(
+          "predict_many",
+          [](eo::Runner &r, const std::vector<py::array> &signals, const std::vector<int> &fs_hz,
+             const std::vector<double> &gain_per_mv, FloatArray demographics) {
+            const auto &sig = r.signature();
+            const size_t n = signals.size();
+            if (n == 0 || fs_hz.size() != n || gain_per_mv.size() != n)
+              throw std::invalid_argument("signals, fs_hz and gain_per_mv must have the same, non-zero length");
+            require_size(demographics, n * static_cast<size_t>(sig.n_demographics), "demographics");
+            std::vector<RawSignal> raw;
+            raw.reserve(n);
+            for (size_t i = 0; i < n; ++i) raw.push_back(raw_signal(signals[i], fs_hz[i], gain_per_mv[i]));
+            py::array_t<float> ecg({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(sig.ecg_leads),
+                                    static_cast<py::ssize_t>(sig.ecg_samples)});
+            py::array_t<float> out({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(sig.n_outputs)});
+            std::vector<uint64_t> flat(n), saturated(n);
+            std::vector<double> pre_ms(n);
+            double inf_ms;
+            float *e = ecg.mutable_data();
+            const float *d = demographics.data();
+            float *o = out.mutable_data();
+            {
+              py::gil_scoped_release nogil;
+              for (size_t i = 0; i < n; ++i) {
+                const auto t0 = std::chrono::steady_clock::now();
+                const auto info = preprocess_to(raw[i], e + i * r.ecg_size(), sig);
+                pre_ms[i] = ms_since(t0, std::chrono::steady_clock::now());
+                flat[i] = info.flat_leads;
+                saturated[i] = info.saturated_leads;
+              }
+              const auto t1 = std::chrono::steady_clock::now();
+              r.run(e, d, o, static_cast<int64_t>(n));
+              inf_ms = ms_since(t1, std::chrono::steady_clock::now());
+            }
+            return py::make_tuple(out, flat, saturated, pre_ms, inf_ms);
+          },
+          py::arg("signals"), py::arg("fs_hz"), py::arg("gain_per_mv"), py::arg("demographics"),
+          "Many raw records -> (probabilities[n, 5], flat bits[n], saturated bits[n], preprocess_ms[n], "
+          "inference_ms): each record is preprocessed into one batch tensor that ORT runs once.");
 #else
   m.attr("HAS_NATIVE_ORT") = false;
 #endif

@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from numbers import Real
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -24,6 +25,11 @@ import numpy as np
 
 from . import _core
 from . import modelcard as mc
+
+# The preprocess module, not the function of the same name that edgecardio/__init__ exports: its
+# checks are the ones predict() applies, so both backends accept and reject the same records with
+# the same words.
+_pp = importlib.import_module(".preprocess", __package__)
 
 PRECISIONS = ("int8", "fp32")
 BACKENDS = ("native", "onnxruntime")
@@ -377,10 +383,8 @@ class Classifier:
         if self._backend.name == "native":
             probs, flat, _sat, pre_ms, inf_ms, _engine = self._backend.runner.predict(x, fs, float(gain_per_mv), demo)
         else:
-            from . import preprocess
-
             tp = time.perf_counter()
-            ecg, flat = _preprocess(preprocess, x, fs, gain_per_mv)
+            ecg, flat = _preprocess(x, fs, gain_per_mv)
             t1 = time.perf_counter()
             probs = self._backend.run(ecg[None], demo[None])[0]
             pre_ms, inf_ms = (t1 - tp) * 1e3, (time.perf_counter() - t1) * 1e3
@@ -436,13 +440,11 @@ class Classifier:
                 probs, flat, _sat, pre_ms, inf_ms = self._backend.runner.predict_many(
                     xs[lo:hi], fss[lo:hi], [float(g) for g in gains[lo:hi]], demo[lo:hi])
             else:
-                from . import preprocess
-
                 ecg = np.empty((hi - lo, mc.N_LEADS, mc.N_SAMPLES), np.float32)
                 flat, pre_ms = [], []
                 for j in range(lo, hi):
                     t0 = time.perf_counter()
-                    ecg[j - lo], f = _preprocess(preprocess, xs[j], fss[j], gains[j])
+                    ecg[j - lo], f = _preprocess(xs[j], fss[j], gains[j])
                     flat.append(f)
                     pre_ms.append((time.perf_counter() - t0) * 1e3)
                 t1 = time.perf_counter()
@@ -470,54 +472,38 @@ def _precision_of(card: Mapping, onnx_path: Path) -> str:
 
 # ---------------------------------------------------------------- input checks
 def _check_signal(signal, fs_hz, gain_per_mv) -> Tuple[np.ndarray, int]:
-    """Validate a raw record and return it as the native code takes it: int16 counts or float mV,
-    (12, 10 s) with contiguous samples (a view of the first 10 s when longer, no copy)."""
-    from .reference import SUPPORTED_RATES_HZ
-
-    if isinstance(fs_hz, bool) or not isinstance(fs_hz, (int, float, np.integer, np.floating)) \
-            or float(fs_hz) != int(fs_hz) or int(fs_hz) not in SUPPORTED_RATES_HZ:
-        raise ValueError(f"fs_hz={fs_hz!r} is not a supported sampling rate; supported: {list(SUPPORTED_RATES_HZ)} Hz")
-    fs = int(fs_hz)
-    if isinstance(gain_per_mv, bool) or not isinstance(gain_per_mv, (int, float, np.integer, np.floating)) \
-            or not (np.isfinite(gain_per_mv) and gain_per_mv > 0):
-        raise ValueError(f"gain_per_mv must be a positive number, got {gain_per_mv!r}")
+    """Validate a raw record as :func:`edgecardio.preprocess` does (same rules, same messages) and
+    return what the native code reads: int16 counts or float mV, (12, 10 s), rows contiguous, a view
+    of the first 10 s when the record is longer (the model's window; no copy)."""
     x = np.asarray(signal)
-    if x.ndim != 2 or x.shape[0] != mc.N_LEADS:
-        hint = " (it looks like (samples, leads): pass signal.T)" if x.ndim == 2 and x.shape[1] == mc.N_LEADS else ""
-        raise ValueError(f"signal must have shape ({mc.N_LEADS}, n_samples), got {x.shape}{hint}")
+    if x.dtype == object or x.dtype.kind in "bcmMSUV":
+        raise TypeError(f"signal must be int16 ADC counts or float millivolts, got dtype {x.dtype}")
+    if x.ndim != 2:
+        raise ValueError(f"signal must be 2-D with shape ({mc.N_LEADS}, n_samples), got shape {x.shape}")
+    if x.shape[0] != mc.N_LEADS:
+        if x.shape[1] == mc.N_LEADS:
+            raise ValueError(f"signal has shape {x.shape}: leads must be rows, shape ({mc.N_LEADS}, n_samples); "
+                             f"transpose? pass signal.T")
+        raise ValueError(f"signal has {x.shape[0]} leads (shape {x.shape}); a 12-lead ECG with shape "
+                         f"({mc.N_LEADS}, n_samples) is expected")
+    fs = _pp._check_rate(fs_hz)
+    if isinstance(gain_per_mv, (bool, np.bool_)) or not isinstance(gain_per_mv, Real):
+        raise TypeError(f"gain_per_mv must be a number, got {gain_per_mv!r}")
+    if not np.isfinite(gain_per_mv) or gain_per_mv <= 0:
+        raise ValueError(f"gain_per_mv must be positive and finite (ADC counts per mV), got {gain_per_mv!r}")
     n_window = mc.N_SAMPLES * fs // mc.MODEL_FS_HZ  # the model's 10 s at fs
-    if x.shape[1] < n_window:
-        raise ValueError(f"signal is {x.shape[1] / fs:.2f} s long ({x.shape[1]} samples at {fs} Hz); "
-                         f"the model needs {n_window / fs:g} s ({n_window} samples)")
-    x = x[:, :n_window]
-    if x.dtype == np.int16:
-        pass
-    elif np.issubdtype(x.dtype, np.integer):
-        lo, hi = (int(x.min()), int(x.max())) if x.size else (0, 0)
-        if lo < -32768 or hi > 32767:
-            raise ValueError(f"integer signal values must fit int16 ADC counts, got range [{lo}, {hi}]")
-        x = x.astype(np.int16)
-    elif x.dtype in (np.float32, np.float64):
-        if not np.isfinite(x).all():
-            raise ValueError("signal contains NaN or infinite values")
-    elif np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float64)
-        if not np.isfinite(x).all():
-            raise ValueError("signal contains NaN or infinite values")
-    else:
-        raise TypeError(f"signal must be integer ADC counts or floating-point millivolts, got dtype {x.dtype}")
-    if x.strides[1] != x.itemsize:
-        x = np.ascontiguousarray(x)
-    return x, fs
+    n = x.shape[1]
+    if n < n_window:
+        raise ValueError(f"record too short: {n} samples is {n / fs:g} s at {fs} Hz; the model needs "
+                         f"{n_window / fs:g} s ({n_window} samples)")
+    return _pp._as_native_rows(x[:, :n_window], gain_per_mv), fs
 
 
-def _preprocess(preprocess, x: np.ndarray, fs: int, gain_per_mv) -> Tuple[np.ndarray, Any]:
-    """edgecardio.preprocess on an already checked record: (float32 [12, 1000], flat-lead mask)."""
-    ecg, info = preprocess(x, fs, gain_per_mv=float(gain_per_mv), return_info=True)
-    flat = getattr(info, "flat_leads", None)
-    if flat is None and isinstance(info, Mapping):
-        flat = info.get("flat_leads")
-    return ecg, flat
+def _preprocess(x: np.ndarray, fs: int, gain_per_mv) -> Tuple[np.ndarray, Any]:
+    """edgecardio.preprocess on a checked record: (float32 [12, 1000], flat lead indices)."""
+    gain = float(gain_per_mv) if x.dtype.kind in "iu" else _pp.DEFAULT_GAIN_PER_MV
+    ecg, info = _pp.preprocess(x, fs, gain_per_mv=gain, return_info=True)
+    return ecg, info.flat_leads
 
 
 def _flat_mask(flat) -> np.ndarray:

@@ -72,7 +72,7 @@ def load_record(path: str, fs_hz: Optional[float], gain_per_mv: Optional[float])
     if np.all(gains == gains[0]) and not baselines.any():
         # The common case (PTB-XL): raw counts and one gain, straight into the fixed-point path.
         return rec.digital[order], rec.fs_hz, float(gains[0]) if gain_per_mv is None else gain_per_mv
-    return rec.physical_mv()[order], rec.fs_hz, 1.0
+    return rec.physical_mv()[order], rec.fs_hz, 1000.0  # float mV: the gain is not used
 
 
 # ---------------------------------------------------------------- commands
