@@ -7,8 +7,9 @@ is the float64 scipy specification every native path reproduces.
 from ._core import HAS_NATIVE_ORT
 from .modelcard import CLASSES
 from .preprocess import SUPPORTED_RATES_HZ, PreprocessInfo, engine, engines, kernels, preprocess
+from .classifier import Classifier, ModelError, Prediction
 
 __version__ = "0.1.0"
 
-__all__ = ["CLASSES", "HAS_NATIVE_ORT", "PreprocessInfo", "SUPPORTED_RATES_HZ", "__version__", "engine", "engines",
-           "kernels", "preprocess"]
+__all__ = ["CLASSES", "Classifier", "HAS_NATIVE_ORT", "ModelError", "Prediction", "PreprocessInfo", "SUPPORTED_RATES_HZ",
+           "__version__", "engine", "engines", "kernels", "preprocess"]
