@@ -93,6 +93,27 @@ py::tuple preprocess(const py::array &x, int fs_hz, double gain_per_mv, const py
 
 using I32 = py::array_t<std::int32_t, py::array::c_style>;
 
+I32 fir_decimsym_q31(const I32 &x, const I32 &taps, int down, std::size_t j0, std::size_t offset, std::size_t n_out,
+                     const py::object &engine_name) {
+  const py::ssize_t k = taps.size();
+  if (x.ndim() != 2 || down < 1 || k < 1 || k % 2 != 1)
+    throw py::value_error("fir_decimsym_q31: x must be (frames, n_ch), taps an odd number of values");
+  for (py::ssize_t m = 0; m < k / 2; ++m)
+    if (taps.data()[m] != taps.data()[k - 1 - m]) throw py::value_error("fir_decimsym_q31: taps are not symmetric");
+  const auto frames = static_cast<std::size_t>(x.shape(0)), n_ch = static_cast<std::size_t>(x.shape(1));
+  if (n_out > 0 && (j0 + n_out - 1) * static_cast<std::size_t>(down) + offset + static_cast<std::size_t>(k) > frames)
+    throw py::value_error("fir_decimsym_q31: x is too short for these outputs");
+  const edgecardio::Engine &e = pick_engine(engine_name);
+  I32 y({static_cast<py::ssize_t>(n_out), static_cast<py::ssize_t>(n_ch)});
+  const std::int32_t *xp = x.data(), *tp = taps.data();
+  std::int32_t *yp = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    e.fir_decimsym_q31(xp, n_ch, tp, static_cast<int>(k), down, j0, offset, n_out, yp);
+  }
+  return y;
+}
+
 I32 fir_poly_q31(const I32 &x, const I32 &taps, int up, int down, int n_taps, std::size_t j0, std::size_t offset,
                  std::size_t n_out, const py::object &engine_name) {
   if (x.ndim() != 2 || up < 1 || down < 1 || n_taps < 1 || taps.size() != static_cast<py::ssize_t>(up) * n_taps)
@@ -165,6 +186,7 @@ py::dict resampler_design(int fs_hz) {
   d["down"] = r.down();
   d["taps_per_phase"] = r.taps_per_phase();
   d["pad_left"] = r.pad_left();
+  d["symmetric"] = r.symmetric();
   const auto &t = r.phase_taps();
   I32 taps({static_cast<py::ssize_t>(r.identity() ? 0 : r.up()), static_cast<py::ssize_t>(r.taps_per_phase())});
   std::copy(t.begin(), t.end(), taps.mutable_data());
@@ -223,6 +245,8 @@ static void bind_dsp(py::module_ &m) {
   m.def("min_input_length", &edgecardio::min_input_length, py::arg("fs_hz"));
   m.def("fir_poly_q31", &b::fir_poly_q31, py::arg("x"), py::arg("taps"), py::arg("up"), py::arg("down"),
         py::arg("n_taps"), py::arg("j0"), py::arg("offset"), py::arg("n_out"), py::arg("engine") = py::none());
+  m.def("fir_decimsym_q31", &b::fir_decimsym_q31, py::arg("x"), py::arg("taps"), py::arg("down"), py::arg("j0"),
+        py::arg("offset"), py::arg("n_out"), py::arg("engine") = py::none());
   m.def("biquad_df1_q31", &b::biquad_df1_q31, py::arg("coeffs"), py::arg("state"), py::arg("x"),
         py::arg("reverse") = false, py::arg("engine") = py::none());
   m.def("resampler_design", &b::resampler_design, py::arg("fs_hz"));

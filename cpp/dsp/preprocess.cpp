@@ -3,7 +3,9 @@
 // leads. The arithmetic contract is in preprocess.h.
 #include "edgecardio/preprocess.h"
 
+#include <algorithm>
 #include <cmath>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -38,24 +40,45 @@ void check_common(std::size_t n_leads, std::size_t n_in, std::size_t in_lead_str
 
 // Everything after the conversion: x holds the converted input, already placed where the
 // resampler (or, at 100 Hz, the band-pass) wants it inside `work`.
+// Scratch without value-initialization: every frame is written before it is read, except the
+// resampler's pads, which are zeroed explicitly (zero-filling 240 kB per call showed in profiles).
 struct Buffers {
-  std::vector<std::int32_t> x;  // resampler input with its zero pads (unused at 100 Hz)
-  std::vector<std::int32_t> w;  // band-pass frames: pad + n_out + pad
-  std::int32_t *dst = nullptr;  // where converted frame 0 goes
+  std::unique_ptr<std::int32_t[]> x;  // resampler input with its zero pads (unused at 100 Hz)
+  std::unique_ptr<std::int32_t[]> w;  // band-pass frames: pad + n_out + pad
+  std::int32_t *dst = nullptr;        // where converted frame 0 goes
 };
 
 Buffers make_buffers(const dsp::Resampler &r, std::size_t n_ch, std::size_t n_in) {
   Buffers b;
   const std::size_t pad = dsp::bandpass_padlen();
   const std::size_t n_out = r.output_length(n_in);
-  b.w.resize((n_out + 2 * pad) * n_ch);
+  b.w.reset(new std::int32_t[(n_out + 2 * pad) * n_ch]);
   if (r.identity()) {
-    b.dst = b.w.data() + pad * n_ch;
+    b.dst = b.w.get() + pad * n_ch;
   } else {
-    b.x.assign((r.pad_left() + n_in + r.pad_right(n_in)) * n_ch, 0);
-    b.dst = b.x.data() + r.pad_left() * n_ch;
+    const std::size_t left = r.pad_left() * n_ch, right = r.pad_right(n_in) * n_ch, mid = n_in * n_ch;
+    b.x.reset(new std::int32_t[left + mid + right]);
+    std::fill(b.x.get(), b.x.get() + left, 0);
+    std::fill(b.x.get() + left + mid, b.x.get() + left + mid + right, 0);
+    b.dst = b.x.get() + left;
   }
   return b;
+}
+
+// Planar rows -> interleaved frames, dst[t * n_ch + c] = convert(c, row_c[t]), in time blocks so
+// the strided writes stay in L1.
+template <typename T, typename Convert>
+void interleave(const T *in, std::size_t n_ch, std::size_t n_in, std::size_t in_lead_stride, std::int32_t *dst,
+                Convert convert) {
+  constexpr std::size_t kBlock = 256;
+  for (std::size_t t0 = 0; t0 < n_in; t0 += kBlock) {
+    const std::size_t len = std::min(kBlock, n_in - t0);
+    for (std::size_t c = 0; c < n_ch; ++c) {
+      const T *s = in + c * in_lead_stride + t0;
+      std::int32_t *d = dst + t0 * n_ch + c;
+      for (std::size_t t = 0; t < len; ++t) d[t * n_ch] = convert(c, s[t]);
+    }
+  }
 }
 
 PreprocessInfo finish(const Engine &engine, const dsp::Resampler &r, Buffers &b, std::size_t n_ch, std::size_t n_in,
@@ -63,9 +86,9 @@ PreprocessInfo finish(const Engine &engine, const dsp::Resampler &r, Buffers &b,
                       const PreprocessOptions &options) {
   const std::size_t pad = dsp::bandpass_padlen();
   const std::size_t n_out = r.output_length(n_in);
-  std::int32_t *mid = b.w.data() + pad * n_ch;
-  if (!r.identity()) r.run(engine, b.x.data(), n_ch, n_in, mid);
-  dsp::bandpass_filtfilt(engine, b.w.data(), n_out, n_ch);
+  std::int32_t *mid = b.w.get() + pad * n_ch;
+  if (!r.identity()) r.run(engine, b.x.get(), n_ch, n_in, mid);
+  dsp::bandpass_filtfilt(engine, b.w.get(), n_out, n_ch);
   PreprocessInfo info;
   info.n_out = n_out;
   info.engine = engine.name;
@@ -98,10 +121,10 @@ PreprocessInfo run_float(const F *in, std::size_t n_leads, std::size_t n_in, std
     scale[c] = std::ldexp(1.0, -e);
   }
   Buffers b = make_buffers(r, n_leads, n_in);
-  for (std::size_t t = 0; t < n_in; ++t)
-    for (std::size_t c = 0; c < n_leads; ++c)
-      // Scaling by a power of two is exact; nearbyint rounds ties to even (default rounding mode).
-      b.dst[t * n_leads + c] = static_cast<std::int32_t>(std::nearbyint(static_cast<double>(in[c * in_lead_stride + t]) * mult[c]));
+  // Scaling by a power of two is exact; nearbyint rounds ties to even (default rounding mode).
+  interleave(in, n_leads, n_in, in_lead_stride, b.dst, [&mult](std::size_t c, F v) {
+    return static_cast<std::int32_t>(std::nearbyint(static_cast<double>(v) * mult[c]));
+  });
   return finish(engine, r, b, n_leads, n_in, scale, out, out_lead_stride, options);
 }
 
@@ -142,24 +165,27 @@ PreprocessInfo preprocess_into(const std::int16_t *in, std::size_t n_leads, std:
   std::uint64_t saturated = 0;
   for (std::size_t c = 0; c < n_leads; ++c) {
     const std::int16_t *x = in + c * in_lead_stride;
-    int maxabs = 0;
-    std::size_t run = 0;
-    bool clipped = false;
-    for (std::size_t t = 0; t < n_in; ++t) {
-      const int v = x[t];
-      maxabs = v < 0 ? (-v > maxabs ? -v : maxabs) : (v > maxabs ? v : maxabs);
-      const bool rail = v == -32768 || v == 32767;
-      run = rail && t > 0 && x[t - 1] == v ? run + 1 : (rail ? 1 : 0);
-      clipped = clipped || run >= kSaturationRun;
+    std::int16_t lo = 0, hi = 0;
+    for (std::size_t t = 0; t < n_in; ++t) {  // vectorizes; the run scan below only on a rail
+      lo = std::min(lo, x[t]);
+      hi = std::max(hi, x[t]);
     }
-    if (clipped) saturated |= std::uint64_t{1} << c;
+    if (lo == INT16_MIN || hi == INT16_MAX) {
+      std::size_t run = 0;
+      for (std::size_t t = 0; t < n_in && run < kSaturationRun; ++t) {
+        const bool rail = x[t] == INT16_MIN || x[t] == INT16_MAX;
+        run = rail && t > 0 && x[t - 1] == x[t] ? run + 1 : (rail ? 1 : 0);
+      }
+      if (run >= kSaturationRun) saturated |= std::uint64_t{1} << c;
+    }
+    const int maxabs = std::max(-int{lo}, int{hi});
     const int e = block_exponent(static_cast<double>(maxabs));
     mult[c] = std::int32_t{1} << e;  // e <= 23 for int16 (e = 0 for an all-zero lead)
     scale[c] = std::ldexp(1.0, -e) / gain_per_mv;
   }
   Buffers b = make_buffers(r, n_leads, n_in);
-  for (std::size_t t = 0; t < n_in; ++t)
-    for (std::size_t c = 0; c < n_leads; ++c) b.dst[t * n_leads + c] = std::int32_t{in[c * in_lead_stride + t]} * mult[c];
+  interleave(in, n_leads, n_in, in_lead_stride, b.dst,
+             [&mult](std::size_t c, std::int16_t v) { return std::int32_t{v} * mult[c]; });
   PreprocessInfo info = finish(engine, r, b, n_leads, n_in, scale, out, out_lead_stride, options);
   info.saturated_leads = saturated;
   return info;

@@ -5,6 +5,7 @@
 // phase's taps are stored reversed and zero-filled to one length, which turns the sum into a
 // contiguous dot product over x[s .. s + K - 1] (s = (j*down + half_len) / up, in a buffer with
 // K - 1 leading zero frames standing for scipy's zero padding).
+#include <algorithm>
 #include <array>
 #include <memory>
 #include <stdexcept>
@@ -42,6 +43,8 @@ Resampler::Resampler(int fs_hz) : fs_hz_(fs_hz) {
       const int i = p + up_ * k;
       if (i < d->n_taps) taps_[static_cast<std::size_t>(p * taps_per_phase_ + taps_per_phase_ - 1 - k)] = d->taps_q31[i];
     }
+  // Pure decimators have one phase holding all of a linear-phase design: fold mirror taps.
+  symmetric_ = up_ == 1 && taps_per_phase_ % 2 == 1 && std::equal(taps_.begin(), taps_.end(), taps_.rbegin());
 }
 
 std::size_t Resampler::output_length(std::size_t n_in) const {
@@ -62,8 +65,12 @@ std::size_t Resampler::pad_right(std::size_t n_in) const {
 
 void Resampler::run(const Engine &engine, const std::int32_t *x_padded, std::size_t n_ch, std::size_t n_in,
                     std::int32_t *y) const {
-  engine.fir_poly_q31(x_padded, n_ch, taps_.data(), up_, down_, taps_per_phase_, 0,
-                      static_cast<std::size_t>(half_len_), output_length(n_in), y);
+  if (symmetric_)
+    engine.fir_decimsym_q31(x_padded, n_ch, taps_.data(), taps_per_phase_, down_, 0,
+                            static_cast<std::size_t>(half_len_), output_length(n_in), y);
+  else
+    engine.fir_poly_q31(x_padded, n_ch, taps_.data(), up_, down_, taps_per_phase_, 0,
+                        static_cast<std::size_t>(half_len_), output_length(n_in), y);
 }
 
 const Resampler &resampler_for(int fs_hz) {

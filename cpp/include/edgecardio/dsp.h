@@ -22,6 +22,8 @@ class Resampler {
   int down() const { return down_; }
   bool identity() const { return up_ == 1 && down_ == 1; }
   int taps_per_phase() const { return taps_per_phase_; }
+  // Decimation by an integer with symmetric taps: run() uses the fir_decimsym_q31 kernel.
+  bool symmetric() const { return symmetric_; }
   const std::vector<std::int32_t> &phase_taps() const { return taps_; }  // [up][taps_per_phase], reversed
   std::size_t output_length(std::size_t n_in) const;
   // Zero frames the caller puts before and after the n_in input frames.
@@ -33,6 +35,7 @@ class Resampler {
 
  private:
   int fs_hz_, up_, down_, half_len_, taps_per_phase_;
+  bool symmetric_ = false;
   std::vector<std::int32_t> taps_;
 };
 

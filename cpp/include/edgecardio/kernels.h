@@ -22,6 +22,14 @@ using FirPolyQ31Fn = void (*)(const std::int32_t *x, std::size_t n_ch, const std
                               int down, int n_taps, std::size_t j0, std::size_t offset, std::size_t n_out,
                               std::int32_t *y);
 
+// The same sum for up == 1 and exactly symmetric taps (taps[m] == taps[n_taps - 1 - m], n_taps odd),
+// which every linear-phase decimator of resample_poly has: for output j, s = (j0 + j) * down + offset,
+//   y[j][c] = rshift_round_sat32(sum_{m < n_taps/2} taps[m] * (x[s+m][c] + x[s+n_taps-1-m][c])
+//                                + taps[n_taps/2] * x[s+n_taps/2][c], 31)
+// Integer sums are associative, so this equals fir_poly_q31 bit for bit with half the multiplies.
+using FirDecimSymQ31Fn = void (*)(const std::int32_t *x, std::size_t n_ch, const std::int32_t *taps, int n_taps,
+                                  int down, std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y);
+
 // One direct-form-I biquad section: coefficients b0, b1, b2, -a1, -a2 in Q30, and the two integer
 // error-feedback coefficients k1, k2 applied to the previous rounding residuals (0, 0: plain DF1).
 struct BiquadQ30 {
@@ -50,6 +58,8 @@ struct Engine {
   bool (*supported)();
   const char *fir_poly_q31_name;
   FirPolyQ31Fn fir_poly_q31;
+  const char *fir_decimsym_q31_name;
+  FirDecimSymQ31Fn fir_decimsym_q31;
   const char *biquad_df1_q31_name;
   BiquadDf1Q31Fn biquad_df1_q31;
 };
@@ -68,6 +78,8 @@ std::vector<KernelInfo> kernels();
 namespace kernels_scalar {
 void fir_poly_q31(const std::int32_t *x, std::size_t n_ch, const std::int32_t *taps, int up, int down,
                   int n_taps, std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y);
+void fir_decimsym_q31(const std::int32_t *x, std::size_t n_ch, const std::int32_t *taps, int n_taps, int down,
+                      std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y);
 void biquad_df1_q31(const BiquadQ30 &coeffs, BiquadState *state, const std::int32_t *x, std::int32_t *y,
                     std::size_t n, std::size_t n_ch, std::ptrdiff_t step);
 }  // namespace kernels_scalar
@@ -76,6 +88,8 @@ void biquad_df1_q31(const BiquadQ30 &coeffs, BiquadState *state, const std::int3
 namespace kernels_avx2 {
 void fir_poly_q31(const std::int32_t *x, std::size_t n_ch, const std::int32_t *taps, int up, int down,
                   int n_taps, std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y);
+void fir_decimsym_q31(const std::int32_t *x, std::size_t n_ch, const std::int32_t *taps, int n_taps, int down,
+                      std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y);
 void biquad_df1_q31(const BiquadQ30 &coeffs, BiquadState *state, const std::int32_t *x, std::int32_t *y,
                     std::size_t n, std::size_t n_ch, std::ptrdiff_t step);
 }  // namespace kernels_avx2
@@ -85,6 +99,8 @@ void biquad_df1_q31(const BiquadQ30 &coeffs, BiquadState *state, const std::int3
 namespace kernels_neon {
 void fir_poly_q31(const std::int32_t *x, std::size_t n_ch, const std::int32_t *taps, int up, int down,
                   int n_taps, std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y);
+void fir_decimsym_q31(const std::int32_t *x, std::size_t n_ch, const std::int32_t *taps, int n_taps, int down,
+                      std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y);
 void biquad_df1_q31(const BiquadQ30 &coeffs, BiquadState *state, const std::int32_t *x, std::int32_t *y,
                     std::size_t n, std::size_t n_ch, std::ptrdiff_t step);
 }  // namespace kernels_neon
