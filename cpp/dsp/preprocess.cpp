@@ -174,7 +174,7 @@ PreprocessInfo preprocess_into(const std::int16_t *in, std::size_t n_leads, std:
       std::size_t run = 0;
       for (std::size_t t = 0; t < n_in && run < kSaturationRun; ++t) {
         const bool rail = x[t] == INT16_MIN || x[t] == INT16_MAX;
-        run = rail && t > 0 && x[t - 1] == x[t] ? run + 1 : (rail ? 1 : 0);
+        run = rail ? run + 1 : 0;
       }
       if (run >= kSaturationRun) saturated |= std::uint64_t{1} << c;
     }

@@ -24,7 +24,7 @@ MIN_DURATION_S = 10
 FLAT_STD_MV: float = _core.FLAT_STD_MV
 #: PTB-XL's ADC gain, counts per mV.
 DEFAULT_GAIN_PER_MV = 1000.0
-#: This many consecutive int16 samples on a rail (-32768 or 32767) mark a lead as saturated.
+#: This many consecutive int16 samples on a rail (-32768 or 32767, either) mark a lead as saturated.
 SATURATION_RUN: int = _core.SATURATION_RUN
 
 
@@ -44,7 +44,8 @@ class PreprocessInfo:
         Leads whose standard deviation after the band-pass was below :data:`FLAT_STD_MV` mV; their
         output rows are zeros.
     saturated_leads : tuple of int
-        int16 leads that sat on a rail for :data:`SATURATION_RUN` or more samples (ADC clipping).
+        int16 leads with :data:`SATURATION_RUN` or more consecutive samples on a rail (-32768 or
+        32767; ADC clipping).
         They are processed normally; the caller decides whether to trust them.
     lead_std_mv : ndarray of float64, shape (n_leads,)
         Standard deviation of each lead after the band-pass, in mV.

@@ -30,7 +30,7 @@ namespace edgecardio {
 constexpr int kTargetFsHz = 100;
 // A lead whose population standard deviation after the band-pass is below this (mV) is flat.
 constexpr double kFlatStdMv = 1e-3;
-// An int16 lead that sits on a rail (-32768 or 32767) for at least this many consecutive samples
+// An int16 lead with at least this many consecutive samples on a rail (-32768 or 32767, either)
 // is reported as saturated (ADC clipping); it is still processed.
 constexpr std::size_t kSaturationRun = 2;
 constexpr std::size_t kMaxLeads = 64;
