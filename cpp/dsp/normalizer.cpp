@@ -8,6 +8,10 @@
 
 namespace edgecardio {
 namespace dsp {
+namespace {
+// GCC and Clang on every 64-bit target we build for; __extension__ keeps -Wpedantic quiet about it.
+__extension__ typedef __int128 int128;
+}  // namespace
 
 std::uint64_t normalize(const std::int32_t *y, std::size_t n, std::size_t n_ch, const double *scale_to_mv,
                         float *out, std::size_t out_stride, double *lead_std_mv) {
@@ -15,13 +19,13 @@ std::uint64_t normalize(const std::int32_t *y, std::size_t n, std::size_t n_ch, 
   const double dn = static_cast<double>(n);
   for (std::size_t c = 0; c < n_ch; ++c) {
     std::int64_t s1 = 0;
-    __int128 s2 = 0;
+    int128 s2 = 0;
     for (std::size_t t = 0; t < n; ++t) {
       const std::int64_t v = y[t * n_ch + c];
       s1 += v;
-      s2 += static_cast<__int128>(v * v);
+      s2 += static_cast<int128>(v * v);
     }
-    const __int128 centred = static_cast<__int128>(n) * s2 - static_cast<__int128>(s1) * s1;  // n^2 * var
+    const int128 centred = static_cast<int128>(n) * s2 - static_cast<int128>(s1) * s1;  // n^2 * var
     const double mean = static_cast<double>(s1) / dn;
     const double std_q = std::sqrt(static_cast<double>(centred) / (dn * dn));
     const double std_mv = std_q * scale_to_mv[c];
