@@ -6,6 +6,7 @@ with the native backend within 1e-4 on every probability, the issue's bound), an
 preprocessing tolerance carried through the model).
 """
 import gc
+import os
 import threading
 
 import numpy as np
@@ -16,7 +17,10 @@ from edgecardio import modelcard as mc
 from edgecardio.classifier import MODELS_DIR, Classifier, Prediction
 from edgecardio.cli import synthetic_record
 
-pytestmark = pytest.mark.skipif(not edgecardio.HAS_NATIVE_ORT, reason="built without the native ORT runner")
+# CI sets EDGECARDIO_REQUIRE_NATIVE_ORT=1: there a build without the runner fails these tests instead
+# of skipping them.
+pytestmark = pytest.mark.skipif(not edgecardio.HAS_NATIVE_ORT and os.environ.get("EDGECARDIO_REQUIRE_NATIVE_ORT") != "1",
+                                reason="built without the native ORT runner")
 
 BACKEND_ATOL = 1e-4
 NAIVE_ATOL = 5e-3
@@ -64,7 +68,7 @@ def test_predict_result(clf, records):
     assert r.latency_ms["total"] >= r.latency_ms["preprocess"] + r.latency_ms["inference"]
     assert r.flat_leads == ()
     d = r.to_dict()
-    assert set(d) == {"probabilities", "labels", "flat_leads", "latency_ms"}
+    assert set(d) == {"probabilities", "labels", "flat_leads", "saturated_leads", "latency_ms"}
 
 
 def test_labels_follow_the_card_thresholds(tmp_path, records):
@@ -136,6 +140,16 @@ def test_flat_leads_reported(clf, records):
     x[[3, 7]] = 17  # aVR and V2 on a constant
     r = clf.predict(x, fs)
     assert r.flat_leads == ("aVR", "V2")
+
+
+@pytest.mark.parametrize("backend", ["native", "onnxruntime"])
+def test_saturated_leads_reported(backend, records):
+    x, fs = records[0]
+    x = x.copy()
+    x[0, 100:140] = 32767  # lead I clipped at the top rail for 40 samples
+    x[11, 3000:3003] = -32768
+    r = Classifier(backend=backend).predict(x, fs)
+    assert r.saturated_leads == ("I", "V6") and r.flat_leads == ()
 
 
 def test_demographics_change_the_answer(clf, records):
@@ -250,7 +264,9 @@ def _rss_bytes() -> int:
 
 
 def _rss_growth(clf, x, fs, n):
-    for _ in range(200):  # warm up: arenas, slot, caches
+    # Warm up first: ONNX Runtime's arena and the allocator settle over the first ~1,000 runs
+    # (about 3 MB with the packaged model, then flat: measured over 30,000 runs).
+    for _ in range(1000):
         clf.predict(x, fs, **DEMO)
     gc.collect()
     before = _rss_bytes()

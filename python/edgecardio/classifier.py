@@ -16,6 +16,7 @@ import importlib.util
 import os
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from numbers import Real
 from pathlib import Path
@@ -101,17 +102,21 @@ class Prediction:
         inference time is shared equally among its records).
     flat_leads : tuple of str
         Leads with (almost) no signal: they were zeroed before inference, which lowers confidence.
+    saturated_leads : tuple of str
+        int16 leads that sat on an ADC rail (clipping); processed normally, worth a look.
     """
 
     probabilities: Dict[str, float]
     labels: Tuple[str, ...]
     latency_ms: Dict[str, float]
     flat_leads: Tuple[str, ...] = ()
+    saturated_leads: Tuple[str, ...] = ()
     thresholds: Dict[str, float] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
         return {"probabilities": dict(self.probabilities), "labels": list(self.labels),
-                "flat_leads": list(self.flat_leads), "latency_ms": dict(self.latency_ms)}
+                "flat_leads": list(self.flat_leads), "saturated_leads": list(self.saturated_leads),
+                "latency_ms": dict(self.latency_ms)}
 
 
 # ---------------------------------------------------------------- model resolution and checks
@@ -243,7 +248,8 @@ class Classifier:
     threads : int
         ONNX Runtime intra-op threads (spinning off). 1 is fastest per record on small boards.
     backend : {"native", "onnxruntime"}
-        The C API runner of ``edgecardio._core``, or the ``onnxruntime`` Python API.
+        The C API runner of ``edgecardio._core``, or the ``onnxruntime`` Python API. A build without
+        the runner (``edgecardio.HAS_NATIVE_ORT`` False) uses "onnxruntime" with a RuntimeWarning.
 
     Raises
     ------
@@ -271,6 +277,12 @@ class Classifier:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
             raise ValueError(f"threads must be a positive integer, got {threads!r}")
+        if backend == "native" and not _core.HAS_NATIVE_ORT:
+            # A build without the ORT headers: still a working classifier, and it says so.
+            warnings.warn("edgecardio was built without the native ONNX Runtime runner (HAS_NATIVE_ORT is "
+                          "False); using backend='onnxruntime'. Rebuild with the ONNX Runtime headers "
+                          "(tools/fetch-ort-headers.sh) for the native one.", RuntimeWarning, stacklevel=2)
+            backend = "onnxruntime"
         onnx_path, card_path = _resolve(model, precision)
         try:
             card = mc.load_card(card_path)
@@ -381,14 +393,14 @@ class Classifier:
         demo = self.demographics(age=age, sex=sex, height_cm=height_cm, weight_kg=weight_kg)
         x, fs = _check_signal(signal, fs_hz, gain_per_mv)
         if self._backend.name == "native":
-            probs, flat, _sat, pre_ms, inf_ms, _engine = self._backend.runner.predict(x, fs, float(gain_per_mv), demo)
+            probs, flat, sat, pre_ms, inf_ms, _engine = self._backend.runner.predict(x, fs, float(gain_per_mv), demo)
         else:
             tp = time.perf_counter()
-            ecg, flat = _preprocess(x, fs, gain_per_mv)
+            ecg, flat, sat = _preprocess(x, fs, gain_per_mv)
             t1 = time.perf_counter()
             probs = self._backend.run(ecg[None], demo[None])[0]
             pre_ms, inf_ms = (t1 - tp) * 1e3, (time.perf_counter() - t1) * 1e3
-        result = self._result(probs, _flat_mask(flat), pre_ms, inf_ms)
+        result = self._result(probs, flat, sat, pre_ms, inf_ms)
         # total is wall time from the call to here: checks and demographics included.
         result.latency_ms["total"] = (time.perf_counter() - t0) * 1e3
         return result
@@ -408,7 +420,7 @@ class Classifier:
         -------
         list of Prediction, in input order
         """
-        signals = list(signals) if not isinstance(signals, np.ndarray) else list(signals)
+        signals = list(signals)  # a sequence of records, or the rows of an (N, 12, n) array
         n = len(signals)
         if n == 0:
             return []
@@ -437,29 +449,29 @@ class Classifier:
         for lo in range(0, n, BATCH_CHUNK):
             hi = min(n, lo + BATCH_CHUNK)
             if self._backend.name == "native":
-                probs, flat, _sat, pre_ms, inf_ms = self._backend.runner.predict_many(
+                probs, flat, sat, pre_ms, inf_ms = self._backend.runner.predict_many(
                     xs[lo:hi], fss[lo:hi], [float(g) for g in gains[lo:hi]], demo[lo:hi])
             else:
                 ecg = np.empty((hi - lo, mc.N_LEADS, mc.N_SAMPLES), np.float32)
-                flat, pre_ms = [], []
+                flat, sat, pre_ms = [], [], []
                 for j in range(lo, hi):
                     t0 = time.perf_counter()
-                    ecg[j - lo], f = _preprocess(xs[j], fss[j], gains[j])
+                    ecg[j - lo], f, sa = _preprocess(xs[j], fss[j], gains[j])
                     flat.append(f)
+                    sat.append(sa)
                     pre_ms.append((time.perf_counter() - t0) * 1e3)
                 t1 = time.perf_counter()
                 probs = self._backend.run(ecg, demo[lo:hi])
                 inf_ms = (time.perf_counter() - t1) * 1e3
             share = inf_ms / (hi - lo)
-            out.extend(self._result(probs[j], _flat_mask(flat[j]), pre_ms[j], share) for j in range(hi - lo))
+            out.extend(self._result(probs[j], flat[j], sat[j], pre_ms[j], share) for j in range(hi - lo))
         return out
 
-    def _result(self, probs: np.ndarray, flat, t_pre_ms: float, t_inf_ms: float) -> Prediction:
+    def _result(self, probs: np.ndarray, flat, saturated, t_pre_ms: float, t_inf_ms: float) -> Prediction:
         p = {c: float(v) for c, v in zip(mc.CLASSES, probs)}
         labels = tuple(c for c in mc.CLASSES if p[c] >= self._thresholds[c])
-        flat_leads = tuple(LEAD_NAMES[i] for i in np.flatnonzero(np.asarray(flat, dtype=bool))) if flat is not None else ()
         return Prediction(p, labels, {"preprocess": t_pre_ms, "inference": t_inf_ms, "total": t_pre_ms + t_inf_ms},
-                          flat_leads, dict(self._thresholds))
+                          _lead_names(flat), _lead_names(saturated), dict(self._thresholds))
 
 
 def _precision_of(card: Mapping, onnx_path: Path) -> str:
@@ -499,22 +511,15 @@ def _check_signal(signal, fs_hz, gain_per_mv) -> Tuple[np.ndarray, int]:
     return _pp._as_native_rows(x[:, :n_window], gain_per_mv), fs
 
 
-def _preprocess(x: np.ndarray, fs: int, gain_per_mv) -> Tuple[np.ndarray, Any]:
-    """edgecardio.preprocess on a checked record: (float32 [12, 1000], flat lead indices)."""
+def _preprocess(x: np.ndarray, fs: int, gain_per_mv) -> Tuple[np.ndarray, Any, Any]:
+    """edgecardio.preprocess on a checked record: (float32 [12, 1000], flat, saturated lead indices)."""
     gain = float(gain_per_mv) if x.dtype.kind in "iu" else _pp.DEFAULT_GAIN_PER_MV
     ecg, info = _pp.preprocess(x, fs, gain_per_mv=gain, return_info=True)
-    return ecg, info.flat_leads
+    return ecg, info.flat_leads, info.saturated_leads
 
 
-def _flat_mask(flat) -> np.ndarray:
-    """Flat leads as a bool mask, from the native bit set or a sequence of bools/indices."""
-    if flat is None:
-        return np.zeros(mc.N_LEADS, bool)
-    if isinstance(flat, (int, np.integer)):
-        return np.array([(int(flat) >> c) & 1 for c in range(mc.N_LEADS)], bool)
-    a = np.asarray(flat)
-    if a.dtype == bool and a.shape == (mc.N_LEADS,):
-        return a
-    mask = np.zeros(mc.N_LEADS, bool)
-    mask[a.astype(int)] = True
-    return mask
+def _lead_names(leads) -> Tuple[str, ...]:
+    """Lead names from the native bit set (bit c = lead c) or a sequence of lead indices."""
+    if isinstance(leads, (int, np.integer)):
+        return tuple(name for c, name in enumerate(LEAD_NAMES) if (int(leads) >> c) & 1)
+    return tuple(LEAD_NAMES[int(c)] for c in sorted(leads))

@@ -136,13 +136,18 @@ def _engine_name() -> str:
 
 def _machine() -> dict:
     cpu = platform.processor() or platform.machine()
+    fields = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware", "model\t")):
-                cpu = line.split(":", 1)[1].strip()
-                break
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    # x86: "model name"; Raspberry Pi OS (aarch64 has no model name): "Model", e.g. "Raspberry Pi 5 Model B"
+    for key in ("model name", "Model", "Hardware"):
+        if fields.get(key):
+            cpu = fields[key]
+            break
     return {"system": platform.system(), "machine": platform.machine(), "cpu": cpu,
             "cpu_count": os.cpu_count(), "python": platform.python_version()}
 
@@ -339,6 +344,10 @@ def main(argv=None) -> int:
         build_parser().error("--threads must be >= 1")
     try:
         return a.func(a)
+    except BrokenPipeError:
+        # `edgecardio ... | head`: the reader left; not an error of ours. Silence the final flush too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (CliError, ValueError, TypeError, OSError, RuntimeError) as e:
         # Every input problem is one line; a traceback would hide it.
         msg = str(e).strip().splitlines()
