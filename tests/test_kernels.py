@@ -137,7 +137,7 @@ def test_registry_lists_every_variant():
     names = edgecardio.kernels()
     assert ENGINES[0] == "scalar" and edgecardio.engine() in ENGINES
     for eng in ENGINES:
-        for op in ("fir_poly_q31", "fir_decimsym_q31", "biquad_df1_q31"):
+        for op in ("interleave_shl_i16", "fir_poly_q31", "fir_decimsym_q31", "biquad_df1_q31"):
             assert f"{op}_{eng}" in names
 
 
@@ -147,6 +147,18 @@ def test_rounding_model_matches_the_contract():
     exact = [math.floor(int(a) / 2**30 + 0.5) for a in acc]
     assert list(rshift_round_sat32(acc, 30)) == [min(max(v, -(2**31)), 2**31 - 1) for v in exact]
     assert all(int(a) - (r << 30) == int(e) for a, r, e in zip(acc, exact, round_residual(acc, 30)))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_interleave_equals_model(engine, rng):
+    for n_ch in LANES:
+        for n in (0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 1001):
+            x = rng.integers(-32768, 32768, size=(n_ch, n)).astype(np.int16)
+            if n:
+                x[0, 0], x[-1, -1] = -32768, 32767
+            shifts = (np.arange(n_ch) * 7 % 24).astype(np.intc)
+            want = (x.astype(np.int64) << shifts[:, None].astype(np.int64)).T.astype(np.int32)
+            np.testing.assert_array_equal(_core.interleave_shl_i16(x, shifts, engine=engine), want)
 
 
 @pytest.mark.parametrize("engine", ENGINES)

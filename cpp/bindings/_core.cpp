@@ -114,6 +114,26 @@ I32 fir_decimsym_q31(const I32 &x, const I32 &taps, int down, std::size_t j0, st
   return y;
 }
 
+// (n_ch, n) int16 rows -> (n, n_ch) int32 frames, lane c shifted left by shifts[c] (0..23).
+I32 interleave_shl_i16(const py::array_t<std::int16_t, py::array::c_style> &x, const py::array_t<int, py::array::c_style> &shifts,
+                       const py::object &engine_name) {
+  if (x.ndim() != 2 || shifts.size() != x.shape(0))
+    throw py::value_error("interleave_shl_i16: x (n_ch, n) int16, one shift per row");
+  for (py::ssize_t c = 0; c < shifts.size(); ++c)
+    if (shifts.data()[c] < 0 || shifts.data()[c] > 23) throw py::value_error("interleave_shl_i16: shifts in [0, 23]");
+  const edgecardio::Engine &e = pick_engine(engine_name);
+  const auto n_ch = static_cast<std::size_t>(x.shape(0)), n = static_cast<std::size_t>(x.shape(1));
+  I32 y({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(n_ch)});
+  const std::int16_t *xp = x.data();
+  const int *sp = shifts.data();
+  std::int32_t *yp = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    e.interleave_shl_i16(xp, n_ch, n, n, sp, yp);
+  }
+  return y;
+}
+
 I32 fir_poly_q31(const I32 &x, const I32 &taps, int up, int down, int n_taps, std::size_t j0, std::size_t offset,
                  std::size_t n_out, const py::object &engine_name) {
   if (x.ndim() != 2 || up < 1 || down < 1 || n_taps < 1 || taps.size() != static_cast<py::ssize_t>(up) * n_taps)
@@ -245,6 +265,7 @@ static void bind_dsp(py::module_ &m) {
   m.def("min_input_length", &edgecardio::min_input_length, py::arg("fs_hz"));
   m.def("fir_poly_q31", &b::fir_poly_q31, py::arg("x"), py::arg("taps"), py::arg("up"), py::arg("down"),
         py::arg("n_taps"), py::arg("j0"), py::arg("offset"), py::arg("n_out"), py::arg("engine") = py::none());
+  m.def("interleave_shl_i16", &b::interleave_shl_i16, py::arg("x"), py::arg("shifts"), py::arg("engine") = py::none());
   m.def("fir_decimsym_q31", &b::fir_decimsym_q31, py::arg("x"), py::arg("taps"), py::arg("down"), py::arg("j0"),
         py::arg("offset"), py::arg("n_out"), py::arg("engine") = py::none());
   m.def("biquad_df1_q31", &b::biquad_df1_q31, py::arg("coeffs"), py::arg("state"), py::arg("x"),

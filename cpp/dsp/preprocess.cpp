@@ -161,7 +161,7 @@ PreprocessInfo preprocess_into(const std::int16_t *in, std::size_t n_leads, std:
   const Engine &engine = options.engine ? *options.engine : default_engine();
   const dsp::Resampler &r = dsp::resampler_for(fs_hz);
   double scale[kMaxLeads];
-  std::int32_t mult[kMaxLeads];
+  int shift[kMaxLeads];
   std::uint64_t saturated = 0;
   for (std::size_t c = 0; c < n_leads; ++c) {
     const std::int16_t *x = in + c * in_lead_stride;
@@ -180,12 +180,11 @@ PreprocessInfo preprocess_into(const std::int16_t *in, std::size_t n_leads, std:
     }
     const int maxabs = std::max(-int{lo}, int{hi});
     const int e = block_exponent(static_cast<double>(maxabs));
-    mult[c] = std::int32_t{1} << e;  // e <= 23 for int16 (e = 0 for an all-zero lead)
+    shift[c] = e;  // 8 <= e <= 23 for int16 (e = 0 for an all-zero lead)
     scale[c] = std::ldexp(1.0, -e) / gain_per_mv;
   }
   Buffers b = make_buffers(r, n_leads, n_in);
-  interleave(in, n_leads, n_in, in_lead_stride, b.dst,
-             [&mult](std::size_t c, std::int16_t v) { return std::int32_t{v} * mult[c]; });
+  engine.interleave_shl_i16(in, n_leads, n_in, in_lead_stride, shift, b.dst);
   PreprocessInfo info = finish(engine, r, b, n_leads, n_in, scale, out, out_lead_stride, options);
   info.saturated_leads = saturated;
   return info;

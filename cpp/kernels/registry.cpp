@@ -21,16 +21,19 @@ bool has_avx2() {
 
 const Engine kScalar{"scalar", always, "fir_poly_q31_scalar", kernels_scalar::fir_poly_q31,
                      "fir_decimsym_q31_scalar", kernels_scalar::fir_decimsym_q31,
+                     "interleave_shl_i16_scalar", kernels_scalar::interleave_shl_i16,
                      "biquad_df1_q31_scalar", kernels_scalar::biquad_df1_q31};
 #if defined(EDGECARDIO_KERNELS_AVX2)
 const Engine kAvx2{"avx2", has_avx2, "fir_poly_q31_avx2", kernels_avx2::fir_poly_q31,
                    "fir_decimsym_q31_avx2", kernels_avx2::fir_decimsym_q31,
+                   "interleave_shl_i16_avx2", kernels_avx2::interleave_shl_i16,
                    "biquad_df1_q31_avx2", kernels_avx2::biquad_df1_q31};
 #endif
 #if defined(EDGECARDIO_KERNELS_NEON)
 // Advanced SIMD is part of the AArch64 base architecture: every aarch64 CPU has it.
 const Engine kNeon{"neon", always, "fir_poly_q31_neon", kernels_neon::fir_poly_q31,
                    "fir_decimsym_q31_neon", kernels_neon::fir_decimsym_q31,
+                   "interleave_shl_i16_neon", kernels_neon::interleave_shl_i16,
                    "biquad_df1_q31_neon", kernels_neon::biquad_df1_q31};
 #endif
 
@@ -77,6 +80,7 @@ std::vector<KernelInfo> kernels() {
   for (const Engine *e : engines()) {
     v.push_back({e->fir_poly_q31_name, e->name});
     v.push_back({e->fir_decimsym_q31_name, e->name});
+    v.push_back({e->interleave_shl_i16_name, e->name});
     v.push_back({e->biquad_df1_q31_name, e->name});
   }
   return v;

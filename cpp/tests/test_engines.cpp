@@ -94,6 +94,25 @@ void test_fir(const Engine &e, const Engine &s) {
   }
 }
 
+void test_interleave(const Engine &e, const Engine &s) {
+  for (std::size_t n_ch : kLanes)
+    for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{3}, std::size_t{4}, std::size_t{5},
+                          std::size_t{7}, std::size_t{8}, std::size_t{9}, std::size_t{15}, std::size_t{16},
+                          std::size_t{17}, std::size_t{1003}}) {
+      const std::size_t stride = n + 3;  // rows need not be packed
+      std::vector<std::int16_t> x(n_ch * stride);
+      std::uniform_int_distribution<int> d(-32768, 32767);
+      for (auto &v : x) v = static_cast<std::int16_t>(d(g_rng));
+      if (!x.empty()) x[0] = INT16_MIN;
+      std::vector<int> sh(n_ch);
+      for (std::size_t c = 0; c < n_ch; ++c) sh[c] = static_cast<int>((c * 7) % 24);
+      std::vector<std::int32_t> fs(n * n_ch), fe(n * n_ch, -1);
+      s.interleave_shl_i16(x.data(), n_ch, n, stride, sh.data(), fs.data());
+      e.interleave_shl_i16(x.data(), n_ch, n, stride, sh.data(), fe.data());
+      check(same(fs, fe), std::string(e.interleave_shl_i16_name) + " lanes=" + std::to_string(n_ch) + " n=" + std::to_string(n));
+    }
+}
+
 std::vector<BiquadQ30> bandpass_sections() {
   std::vector<BiquadQ30> v(coeffs::kBandpassSections);
   for (int i = 0; i < coeffs::kBandpassSections; ++i) {
@@ -308,6 +327,7 @@ int main(int argc, char **argv) {
     const int before = g_failures;
     test_chunking(*e);
     if (e != &scalar) {
+      test_interleave(*e, scalar);
       test_fir(*e, scalar);
       test_biquad(*e, scalar);
       test_pipeline(*e, scalar);

@@ -30,6 +30,12 @@ using FirPolyQ31Fn = void (*)(const std::int32_t *x, std::size_t n_ch, const std
 using FirDecimSymQ31Fn = void (*)(const std::int32_t *x, std::size_t n_ch, const std::int32_t *taps, int n_taps,
                                   int down, std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y);
 
+// Planar int16 rows to interleaved int32 frames with a per-lane left shift (block floating point):
+//   frames[t * n_ch + c] = in[c * in_stride + t] * 2^shift[c],  0 <= shift[c] <= 23 (exact, no overflow)
+// A transpose: the vector variants shuffle 4 leads x 8 samples at a time instead of storing with stride.
+using InterleaveShlI16Fn = void (*)(const std::int16_t *in, std::size_t n_ch, std::size_t n, std::size_t in_stride,
+                                    const int *shift, std::int32_t *frames);
+
 // One direct-form-I biquad section: coefficients b0, b1, b2, -a1, -a2 in Q30, and the two integer
 // error-feedback coefficients k1, k2 applied to the previous rounding residuals (0, 0: plain DF1).
 struct BiquadQ30 {
@@ -60,6 +66,8 @@ struct Engine {
   FirPolyQ31Fn fir_poly_q31;
   const char *fir_decimsym_q31_name;
   FirDecimSymQ31Fn fir_decimsym_q31;
+  const char *interleave_shl_i16_name;
+  InterleaveShlI16Fn interleave_shl_i16;
   const char *biquad_df1_q31_name;
   BiquadDf1Q31Fn biquad_df1_q31;
 };
@@ -82,6 +90,8 @@ void fir_decimsym_q31(const std::int32_t *x, std::size_t n_ch, const std::int32_
                       std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y);
 void biquad_df1_q31(const BiquadQ30 &coeffs, BiquadState *state, const std::int32_t *x, std::int32_t *y,
                     std::size_t n, std::size_t n_ch, std::ptrdiff_t step);
+void interleave_shl_i16(const std::int16_t *in, std::size_t n_ch, std::size_t n, std::size_t in_stride,
+                        const int *shift, std::int32_t *frames);
 }  // namespace kernels_scalar
 
 #if defined(EDGECARDIO_KERNELS_AVX2)
@@ -92,6 +102,8 @@ void fir_decimsym_q31(const std::int32_t *x, std::size_t n_ch, const std::int32_
                       std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y);
 void biquad_df1_q31(const BiquadQ30 &coeffs, BiquadState *state, const std::int32_t *x, std::int32_t *y,
                     std::size_t n, std::size_t n_ch, std::ptrdiff_t step);
+void interleave_shl_i16(const std::int16_t *in, std::size_t n_ch, std::size_t n, std::size_t in_stride,
+                        const int *shift, std::int32_t *frames);
 }  // namespace kernels_avx2
 #endif
 
@@ -103,6 +115,8 @@ void fir_decimsym_q31(const std::int32_t *x, std::size_t n_ch, const std::int32_
                       std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y);
 void biquad_df1_q31(const BiquadQ30 &coeffs, BiquadState *state, const std::int32_t *x, std::int32_t *y,
                     std::size_t n, std::size_t n_ch, std::ptrdiff_t step);
+void interleave_shl_i16(const std::int16_t *in, std::size_t n_ch, std::size_t n, std::size_t in_stride,
+                        const int *shift, std::int32_t *frames);
 }  // namespace kernels_neon
 #endif
 

@@ -23,7 +23,7 @@ constexpr std::int32_t sat32(std::int64_t v) {
 
 // floor(acc / 2^n + 1/2) for 1 <= n <= 62, computed without the intermediate acc + 2^(n-1) so it
 // cannot overflow for any int64. Twins: vrshrq_n_s64 (which rounds the same way with internal
-// precision); AVX2 emulates the arithmetic shift (srli + sign fix) and adds bit n-1.
+// precision); AVX2 shifts acc + 2^(n-1) logically and decides saturation on acc (qmath_avx2.h).
 constexpr std::int64_t rshift_round(std::int64_t acc, int n) {
   return (acc >> n) + ((acc >> (n - 1)) & 1);
 }

@@ -1,0 +1,100 @@
+"""Preprocessing speed: every native engine vs the float64 scipy specification, in one run.
+
+    python -m pytest benchmarks/bench_preprocess.py --benchmark-json=benchmarks/results_preprocess.json
+
+The record: 10 s, 12 leads, int16 counts at 1000/mV, ECG-shaped (seeded), at 500 Hz (the issue's
+case) and 100 Hz. ``reference`` is what a user would otherwise run: counts / gain, then
+``edgecardio.reference.preprocess_reference`` (scipy resample_poly + sosfiltfilt + z-score).
+Native rows go through the public facade (validation included) for each engine of the kernel
+registry; the ``stages`` group times each kernel of each engine alone. Every native row stores
+``speedup_vs_reference`` (min-of-runs ratio, measured in the same process) in its extra_info.
+Speed is measured here, never asserted.
+"""
+import timeit
+
+import numpy as np
+import pytest
+
+import edgecardio
+from edgecardio import _core, reference
+
+ENGINES = edgecardio.engines()
+_reference_s = {}
+
+
+def record(fs_hz, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(10 * fs_hz) / fs_hz
+    beats = np.sin(np.pi * 1.2 * t) ** 64
+    x = np.stack([rng.uniform(-1500, 1500) * beats + 300 * np.sin(2 * np.pi * 0.3 * t + c)
+                  + rng.normal(0, 15, t.size) for c in range(12)])
+    return np.round(x).astype(np.int16)
+
+
+def reference_seconds(fs_hz):
+    """Best-of time of the specification on the same record, measured once per rate."""
+    if fs_hz not in _reference_s:
+        x = record(fs_hz)
+        run = lambda: reference.preprocess_reference(reference.counts_to_mv(x), fs_hz)  # noqa: E731
+        _reference_s[fs_hz] = min(timeit.repeat(run, number=3, repeat=7)) / 3
+    return _reference_s[fs_hz]
+
+
+@pytest.mark.parametrize("fs_hz", [500, 100])
+def test_reference(benchmark, fs_hz):
+    benchmark.group = f"preprocess {fs_hz} Hz"
+    x = record(fs_hz)
+    benchmark(lambda: reference.preprocess_reference(reference.counts_to_mv(x), fs_hz))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("fs_hz", [500, 100])
+def test_native(benchmark, fs_hz, engine):
+    benchmark.group = f"preprocess {fs_hz} Hz"
+    x = record(fs_hz)
+    run = lambda: edgecardio.preprocess(x, fs_hz, engine=engine)  # noqa: E731
+    native_s = min(timeit.repeat(run, number=50, repeat=7)) / 50
+    benchmark.extra_info.update(engine=engine, speedup_vs_reference=reference_seconds(fs_hz) / native_s,
+                                reference_us=reference_seconds(fs_hz) * 1e6, native_us=native_s * 1e6)
+    benchmark(run)
+
+
+# ---------------------------------------------------------------- stages: each kernel of each engine
+@pytest.mark.parametrize("engine", ENGINES)
+def test_stage_resampler_500hz(benchmark, engine):
+    benchmark.group = "stage: resample 500 -> 100 Hz, 12 leads"
+    d = _core.resampler_design(500)
+    k, taps = d["taps_per_phase"], d["phase_taps_q31"].reshape(-1)
+    x = np.random.default_rng(1).integers(-(2**24), 2**24, size=(5000 + 2 * k, 12)).astype(np.int32)
+    kernel = "fir_decimsym_q31" if d["symmetric"] else "fir_poly_q31"
+    benchmark.extra_info["kernel"] = f"{kernel}_{engine}"
+    if d["symmetric"]:
+        benchmark(_core.fir_decimsym_q31, x, taps, d["down"], 0, d["half_len"], 1000, engine=engine)
+    else:
+        benchmark(_core.fir_poly_q31, x, taps, d["up"], d["down"], k, 0, d["half_len"], 1000, engine=engine)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_stage_biquad_section(benchmark, engine):
+    benchmark.group = "stage: one biquad section, 1030 frames x 12 leads"
+    bp = _core.bandpass_design()
+    sec = np.concatenate([bp["sections_q30"][1], bp["error_feedback"][1]]).astype(np.int32)
+    x = np.random.default_rng(2).integers(-(2**24), 2**24, size=(1030, 12)).astype(np.int32)
+    benchmark.extra_info["kernel"] = f"biquad_df1_q31_{engine}"
+    benchmark(lambda: _core.biquad_df1_q31(sec, np.zeros((12, 6), np.int32), x, engine=engine))
+
+
+def test_stage_reference_resample(benchmark):
+    benchmark.group = "stage: resample 500 -> 100 Hz, 12 leads"
+    from scipy import signal
+
+    x = reference.counts_to_mv(record(500))
+    benchmark(signal.resample_poly, x, 1, 5, axis=-1)
+
+
+def test_stage_reference_sosfiltfilt(benchmark):
+    benchmark.group = "stage: zero-phase band-pass, 12 x 1000"
+    from scipy import signal
+
+    x = reference.counts_to_mv(record(100))
+    benchmark(signal.sosfiltfilt, reference.bandpass_sos(), x, axis=-1)
