@@ -1,0 +1,92 @@
+"""ONNX export under the model-card contract; PyTorch vs ONNX Runtime on real records."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxsim")
+import onnx  # noqa: E402
+
+from training import modelcard as mc  # noqa: E402
+from training.export import export_onnx, onnx_predict, onnx_session, torch_predict  # noqa: E402
+from training.model import CropEnsemble, LightECGNet, count_parameters, crop_starts  # noqa: E402
+
+from _training_helpers import preprocessed_records  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(1234)
+    m = LightECGNet()
+    with torch.no_grad():  # non-trivial BatchNorm statistics, as after training
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm1d):
+                mod.running_mean.uniform_(-0.2, 0.2)
+                mod.running_var.uniform_(0.5, 1.5)
+                mod.weight.uniform_(0.5, 1.5)
+    return m.eval()
+
+
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory):
+    d = tmp_path_factory.mktemp("export")
+    return {"crops": export_onnx(model, d / "crops.onnx"), "full": export_onnx(model, d / "full.onnx", crop_len=None)}
+
+
+def test_parameter_budget(model):
+    assert count_parameters(model) <= 300_000
+
+
+def test_crop_starts():
+    assert crop_starts(1000, 250, 125) == [0, 125, 250, 375, 500, 625, 750]
+    assert crop_starts(1000, 300, 125) == [0, 125, 250, 375, 500, 625, 700]  # last crop ends at the end
+    assert crop_starts(1000, 1000, 125) == [0]
+
+
+def test_contract(exported):
+    for path in exported.values():
+        m = onnx.load(str(path))
+        assert max(o.version for o in m.opset_import if o.domain in ("", "ai.onnx")) >= 17
+        ins = {i.name: i.type.tensor_type for i in m.graph.input}
+        outs = {o.name: o.type.tensor_type for o in m.graph.output}
+        assert list(ins) == [mc.INPUT_ECG, mc.INPUT_DEMOGRAPHICS] and list(outs) == [mc.OUTPUT_PROBABILITIES]
+        for t, shape in ((ins[mc.INPUT_ECG], [None, 12, 1000]), (ins[mc.INPUT_DEMOGRAPHICS], [None, 8]),
+                         (outs[mc.OUTPUT_PROBABILITIES], [None, 5])):
+            assert t.elem_type == onnx.TensorProto.FLOAT
+            dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+            assert dims == shape
+            assert t.shape.dim[0].dim_param  # dynamic batch
+
+
+def test_dynamic_batch_rows_are_independent(exported, rng):
+    x = rng.standard_normal((5, 12, 1000)).astype(np.float32)
+    d = rng.standard_normal((5, 8)).astype(np.float32)
+    sess = onnx_session(exported["crops"])
+    all5 = onnx_predict(sess, x, d)
+    one = np.concatenate([onnx_predict(sess, x[i:i + 1], d[i:i + 1]) for i in range(5)])
+    np.testing.assert_allclose(all5, one, atol=1e-6)
+    assert ((all5 > 0) & (all5 < 1)).all()  # sigmoid inside the graph
+
+
+@pytest.mark.ptbxl
+@pytest.mark.parametrize("variant", ["crops", "full"])
+def test_parity_on_real_records(ptbxl, model, exported, variant):
+    x, _ = preprocessed_records(ptbxl, fold=9, n=16)
+    rng = np.random.default_rng(0)
+    d = np.stack([mc.encode_demographics({k: {"mean": 60.0, "std": 15.0} for k in ("age", "height_cm", "weight_kg")},
+                                         age=float(a), sex=s) for a, s in zip(rng.uniform(20, 90, 16),
+                                                                               ["male", "female"] * 8)])
+    wrapped = CropEnsemble(model, crop_len=250 if variant == "crops" else None, stride=125)
+    p_torch = torch_predict(wrapped, torch.from_numpy(x), torch.from_numpy(d))
+    p_onnx = onnx_predict(exported[variant], x, d)
+    assert np.abs(p_torch - p_onnx).max() <= 1e-5
+
+
+def test_crop_ensemble_matches_manual_crops(model, rng):
+    x = torch.from_numpy(rng.standard_normal((2, 12, 1000)).astype(np.float32))
+    d = torch.from_numpy(rng.standard_normal((2, 8)).astype(np.float32))
+    w = CropEnsemble(model, crop_len=250, stride=125)
+    with torch.no_grad():
+        manual = torch.stack([model(x[:, :, s:s + 250], d) for s in range(0, 751, 125)], 1).mean(1)
+        torch.testing.assert_close(w(x, d), torch.sigmoid(manual), atol=1e-6, rtol=0)

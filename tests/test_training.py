@@ -1,0 +1,137 @@
+"""A tiny end-to-end training run on real PTB-XL rows: official layout -> cache -> train (a few
+batches) -> resume -> ONNX export -> INT8 -> FP16 -> evaluation -> model card."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnxsim")
+pytest.importorskip("wfdb")
+pytest.importorskip("sklearn")
+
+from training import modelcard as mc  # noqa: E402
+from training.config import load_config  # noqa: E402
+from training.data import (build_cache, iter_compact, iter_official, load_dataset, read_database)  # noqa: E402
+from training.train import augment, random_crops  # noqa: E402
+
+from _training_helpers import preprocess_fn  # noqa: E402
+
+pytestmark = pytest.mark.ptbxl
+torch.set_num_threads(1)
+LIMIT = 40  # records per fold
+
+
+@pytest.fixture(scope="module")
+def layout(ptbxl, tmp_path_factory):
+    """The official layout (csv files and records100/) of the first LIMIT records of folds 1 and 9."""
+    dest = tmp_path_factory.mktemp("ptbxl")
+    subprocess.run([sys.executable, str(ptbxl / "materialize.py"), str(dest), "--folds", "1", "9",
+                    "--limit", str(LIMIT), "--source", str(ptbxl)], check=True, capture_output=True)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def cfg(layout, ptbxl, tmp_path_factory):
+    _, path = preprocess_fn()
+    return load_config(None, [
+        ("data.root".split("."), str(layout)), ("data.compact_dir".split("."), str(ptbxl)),
+        ("data.cache_dir".split("."), str(tmp_path_factory.mktemp("cache"))),
+        ("preprocess.path".split("."), path),
+        ("model.stem_channels".split("."), 8), ("model.stage_channels".split("."), [12, 16, 16, 24]),
+        ("model.blocks_per_stage".split("."), [1, 1, 1, 1]), ("model.demo_hidden".split("."), 8),
+        ("train.epochs".split("."), 2), ("train.batch_size".split("."), 8), ("train.steps_per_epoch".split("."), 2),
+        ("train.num_threads".split("."), 1), ("train.ema_decay".split("."), 0.9),
+        ("quantize.calibration_records".split("."), 24),
+        ("eval.bootstrap_samples".split("."), 100),
+    ])
+
+
+def test_official_and_compact_readers_agree(layout, ptbxl):
+    db = read_database(layout)
+    db = db[db.strat_fold == 9].iloc[:5]
+    official = {e: (s, g) for e, s, g in iter_official(layout, db)}
+    compact = {e: (s, g) for e, s, g in iter_compact(ptbxl, db)}
+    assert official.keys() == compact.keys() and len(official) == 5
+    for e in official:
+        assert official[e][0].dtype == np.int16 and official[e][0].shape == (12, 1000)
+        np.testing.assert_array_equal(official[e][0], compact[e][0])
+        assert official[e][1] == compact[e][1] == 1000.0
+
+
+def test_cache_records_its_preprocessing_path(cfg):
+    out = build_cache(cfg, progress=False)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["preprocess"]["path"] == cfg["preprocess"]["path"] and meta["n_records"] == 2 * LIMIT
+    ds = load_dataset(cfg)
+    assert ds.signals.shape[1:] == (12, 1000) and len(ds.split.test) == 0
+    x = np.asarray(ds.signals[ds.split.val[:3]])
+    np.testing.assert_allclose(x.std(axis=2), 1.0, atol=1e-3)  # per-lead z-score
+    if meta["preprocess"]["path"] != "native":
+        with pytest.raises(RuntimeError, match="native"):
+            load_dataset(cfg, require_native=True)
+
+
+def test_crops_and_augmentation_shapes():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 12, 1000)
+    c = random_crops(x, 250, g)
+    assert c.shape == (4, 12, 250)
+    aug = load_config(None)["train"]["aug"] | {"lead_dropout": 0.5, "demographics_dropout": 1.0}
+    xa, da = augment(c, torch.zeros(4, 8), aug, g)
+    assert xa.shape == c.shape and torch.equal(da, torch.tensor([[0, 1, 0, 1, 0, 1, 0, 1.0]]).expand(4, 8))
+
+
+def test_tiny_run_end_to_end(cfg, tmp_path):
+    from training.ship import ship
+    from training.train import train
+
+    build_cache(cfg, progress=False)
+    run = tmp_path / "run"
+    state = train(cfg, run, stop_after_epoch=1)  # an interrupted run ...
+    assert state["epoch"] == 1 and (run / "best.pt").is_file() and (run / "last.pt").is_file()
+    state = train(json.loads((run / "config.json").read_text()), run, resume=True)  # ... resumed
+    assert [h["epoch"] for h in state["history"]] == [1, 2]
+
+    native = cfg["preprocess"]["path"] == "native"
+    card = ship(run, allow_non_native=not native, min_calibration_records=20, timing_runs=5)
+    loaded = mc.load_card(run / "model_card.json")
+    assert loaded["placeholder"] is False and loaded["files"]["int8"] == "lightecgnet_int8.onnx"
+    v = loaded["metrics"]["validation"]
+    for name in ("fp32", "int8"):
+        assert 0.0 <= v[name]["macro_auc"] <= 1.0
+        lo, hi = v[name]["macro_auc_ci90"]
+        assert lo <= hi
+    assert card["metrics"]["pytorch_vs_onnxruntime_max_abs_diff"] <= 1e-5
+    from training.ship import sha256
+
+    for name, info in card["file_info"].items():
+        assert info["sha256"] == sha256(run / info["file"]) and info["bytes"] == (run / info["file"]).stat().st_size
+    assert all(0.0 <= t <= 1.0 for t in loaded["thresholds"].values())
+    assert (run / "eval" / "report.json").is_file() and (run / "eval" / "roc_int8_validation.png").is_file()
+    # the INT8 model follows the FP32 one on real records
+    from training.export import onnx_predict
+
+    ds = load_dataset(cfg)
+    demo = ds.demographics(loaded["demographics"]["stats"])
+    x = np.asarray(ds.signals[ds.split.val], np.float32)
+    p32 = onnx_predict(run / "lightecgnet_fp32.onnx", x, demo[ds.split.val])
+    p8 = onnx_predict(run / "lightecgnet_int8.onnx", x, demo[ds.split.val])
+    assert np.abs(p32 - p8).max() < 0.1
+
+
+def test_ship_refuses_non_native(cfg, tmp_path):
+    from training.ship import ship
+    from training.train import train
+
+    c = json.loads(json.dumps(cfg))
+    c["preprocess"]["path"] = "scipy"  # a development cache (its own directory)
+    c["train"]["epochs"] = 1
+    build_cache(c, progress=False)
+    with pytest.raises(RuntimeError, match="native"):
+        load_dataset(c, require_native=True)
+    train(c, tmp_path / "r")
+    with pytest.raises(RuntimeError, match="native"):
+        ship(tmp_path / "r", install=True)

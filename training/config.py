@@ -1,0 +1,205 @@
+"""The training protocol as data: one JSON config holds folds, label mapping, metrics, seeds and
+every hyperparameter. Unknown keys and bad values fail loudly.
+
+A config file overrides :data:`DEFAULTS` section by section; the fully resolved config is written
+into the run directory and the model card, so a run can always be reproduced from what it wrote.
+``--set section.key=JSON`` overrides single values from the command line (for experiments).
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from .model import ModelConfig
+
+REPO = Path(__file__).resolve().parents[1]
+
+DEFAULTS: dict[str, Any] = {
+    "name": "lightecgnet",
+    "seed": 20261125,
+    "data": {
+        # Official layout (ptbxl_database.csv, scp_statements.csv, records100/); relative to the repo.
+        "root": "data/ptbxl",
+        # "official": wfdb.rdrecord on records100/; "compact": signals_fold*.npy.xz of the shared copy
+        # (same int16 samples, read without materializing; used only for speed, checked equal in tests).
+        "reader": "official",
+        "compact_dir": "../shared/ptbxl",
+        "data_version": "PTB-XL v1.0.3 (records100, 100 Hz)",
+        "classes": ["NORM", "MI", "STTC", "CD", "HYP"],
+        # PTB-XL benchmark (Strodthoff et al. 2020, 'superdiagnostic'): every scp_codes key whose
+        # statement has diagnostic == 1 maps to its diagnostic_class, whatever its likelihood.
+        "label_rule": "scp_diagnostic_class_any_likelihood",
+        "drop_unlabeled": True,
+        "train_folds": [1, 2, 3, 4, 5, 6, 7, 8],
+        "val_folds": [9],
+        "test_folds": [10],
+        "cache_dir": "data/cache",
+    },
+    "preprocess": {
+        # Must be "native" (edgecardio.preprocess) for a shipped model; "reference" or "scipy" only
+        # for development before the native path exists.
+        "path": "native",
+        "fs_hz": 100,
+        "gain_per_mv": 1000.0,
+    },
+    "model": ModelConfig().to_dict(),
+    "train": {
+        "epochs": 40,
+        "batch_size": 128,
+        "optimizer": "adamw",
+        "lr": 3e-3,
+        "weight_decay": 1e-2,
+        "scheduler": "onecycle",  # "onecycle" | "cosine" (linear warmup then cosine) | "constant"
+        "warmup_frac": 0.1,
+        "crop_len": 250,  # random training crops (samples at 100 Hz); 0 = full window
+        "loss": "bce",  # "bce" with pos_weight from training prevalence, or "bce_plain"
+        "pos_weight": "sqrt_neg_over_pos",  # "neg_over_pos" | "sqrt_neg_over_pos" | "none"
+        "label_smoothing": 0.0,
+        "ema_decay": 0.0,  # 0 disables the weight EMA
+        "grad_clip": 1.0,
+        "aug": {
+            "amplitude_scale": 0.1,  # per-lead gain ~ U(1-a, 1+a)
+            "baseline_wander": 0.1,  # amplitude (z units) of a random low-frequency sine per lead
+            "gaussian_noise": 0.03,  # std (z units)
+            "lead_dropout": 0.0,  # probability of zeroing each lead
+            "demographics_dropout": 0.1,  # probability of marking all demographics missing
+        },
+        "early_stopping_patience": 10,  # epochs without a better validation macro AUC
+        "max_minutes": 80.0,  # stop training (keeping the best checkpoint) past this wall time
+        "num_threads": 2,
+        "steps_per_epoch": 0,  # 0 = one pass over the training folds
+        "val_every": 1,
+    },
+    "eval": {
+        "crop_len": 250,  # test-time crops inside the exported graph; 0 = full window
+        "crop_stride": 125,
+        "aggregate": "mean",
+        # also score the whole window at once (no crops) every N epochs and whenever the crop
+        # ensemble improves; 0 never
+        "full_window_every": 5,
+        "metric": "macro_roc_auc",
+        "threshold_rule": "max_f1_on_val",
+        "bootstrap_samples": 200,
+        "bootstrap_ci": 0.90,
+        "bootstrap_seed": 7,
+    },
+    "quantize": {
+        "calibration_records": 600,
+        "calibration_folds": [1, 2, 3, 4, 5, 6, 7, 8],
+        "calibration_method": "minmax",  # "minmax" | "entropy" | "percentile"
+        "per_channel": True,
+        "weight_type": "int8",
+        "activation_type": "int8",
+        "format": "qdq",
+    },
+    "export": {"opset": 17},
+}
+
+CHOICES = {
+    ("data", "reader"): {"official", "compact"},
+    ("data", "label_rule"): {"scp_diagnostic_class_any_likelihood"},
+    ("preprocess", "path"): {"native", "reference", "scipy"},
+    ("train", "optimizer"): {"adamw"},
+    ("train", "scheduler"): {"onecycle", "cosine", "constant"},
+    ("train", "loss"): {"bce", "bce_plain"},
+    ("train", "pos_weight"): {"neg_over_pos", "sqrt_neg_over_pos", "none"},
+    ("eval", "aggregate"): {"mean", "max"},
+    ("eval", "metric"): {"macro_roc_auc"},
+    ("eval", "threshold_rule"): {"max_f1_on_val"},
+    ("quantize", "calibration_method"): {"minmax", "entropy", "percentile"},
+    ("quantize", "weight_type"): {"int8"},
+    ("quantize", "activation_type"): {"int8"},
+    ("quantize", "format"): {"qdq"},
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _merge(base: dict, override: dict, where: str) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        path = f"{where}.{key}" if where else key
+        if key.startswith("_"):  # "_comment" style keys are allowed and ignored
+            continue
+        if key not in base:
+            raise ConfigError(f"unknown config key '{path}' (known: {sorted(base)})")
+        if isinstance(base[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key '{path}' must be a table, got {value!r}")
+            out[key] = _merge(base[key], value, path)
+        else:
+            if base[key] is not None and not _same_kind(base[key], value):
+                raise ConfigError(f"config key '{path}' must be like {base[key]!r}, got {value!r}")
+            out[key] = value
+    return out
+
+
+def _same_kind(ref, value) -> bool:
+    if isinstance(ref, bool):
+        return isinstance(value, bool)
+    if isinstance(ref, (int, float)):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(ref, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    return isinstance(value, type(ref))
+
+
+def validate(cfg: dict) -> dict:
+    for (section, key), allowed in CHOICES.items():
+        if cfg[section][key] not in allowed:
+            raise ConfigError(f"{section}.{key}={cfg[section][key]!r} is not one of {sorted(allowed)}")
+    d = cfg["data"]
+    if list(d["classes"]) != ["NORM", "MI", "STTC", "CD", "HYP"]:
+        raise ConfigError(f"data.classes must be the model-card order NORM, MI, STTC, CD, HYP, got {d['classes']}")
+    folds = [set(d["train_folds"]), set(d["val_folds"]), set(d["test_folds"])]
+    if folds[0] & folds[1] or folds[0] & folds[2] or folds[1] & folds[2]:
+        raise ConfigError("train, validation and test folds overlap")
+    ModelConfig(**cfg["model"])  # raises on bad architecture values
+    t = cfg["train"]
+    if not 0 <= t["crop_len"] <= 1000 or not 0 <= cfg["eval"]["crop_len"] <= 1000:
+        raise ConfigError("crop_len must be in [0, 1000]")
+    if t["epochs"] < 1 or t["batch_size"] < 1:
+        raise ConfigError("train.epochs and train.batch_size must be >= 1")
+    if not 0 <= t["ema_decay"] < 1:
+        raise ConfigError("train.ema_decay must be in [0, 1)")
+    return cfg
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise ConfigError(f"--set expects section.key=JSON, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw  # bare strings
+    return key.split("."), value
+
+
+def load_config(path=None, overrides=()) -> dict:
+    """Resolve a config: defaults, then the file at ``path``, then ``section.key=JSON`` overrides."""
+    cfg = copy.deepcopy(DEFAULTS)
+    if path is not None:
+        text = Path(path).read_text()
+        try:
+            user = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path} is not valid JSON: {e}") from None
+        cfg = _merge(cfg, user, "")
+    for item in overrides:
+        keys, value = parse_override(item) if isinstance(item, str) else item
+        nested: dict = value
+        for k in reversed(keys):
+            nested = {k: nested}
+        cfg = _merge(cfg, nested, "")
+    return validate(cfg)
+
+
+def repo_path(p: str) -> Path:
+    """Paths in configs are relative to the repository root."""
+    q = Path(p)
+    return q if q.is_absolute() else REPO / q

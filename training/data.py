@@ -1,0 +1,341 @@
+"""PTB-XL: official layout, benchmark labels, fold splits and the preprocessed signal cache.
+
+    python -m training.data --config training/configs/lightecgnet.json      # build the cache
+
+* Labels follow the PTB-XL benchmark (Strodthoff et al. 2020, ``superdiagnostic``): every key of a
+  record's ``scp_codes`` whose statement has ``diagnostic == 1`` in ``scp_statements.csv`` maps to
+  its ``diagnostic_class``, with no likelihood threshold; records with no superclass are dropped.
+* Splits are by ``strat_fold`` as the config says (train 1-8, validation 9, test 10 when present).
+* Signals are read as int16 ADC counts (official layout via ``wfdb``; or the shared compact copy,
+  the same samples) and conditioned by ``edgecardio.preprocess``, the native path the device runs,
+  once, into a memory-mapped float32 ``[n, 12, 1000]`` array. The cache's ``meta.json`` records
+  which preprocessing path built it; the shipped model may only be trained from a native cache.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import io
+import json
+import lzma
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import modelcard
+from .config import load_config, repo_path
+
+CLASSES = tuple(modelcard.CLASSES)
+N_LEADS, N_SAMPLES = modelcard.N_LEADS, modelcard.N_SAMPLES
+CACHE_FORMAT = 1
+
+
+# ----------------------------------------------------------------------------------------------
+# Metadata and labels
+
+
+def read_database(root) -> pd.DataFrame:
+    """``ptbxl_database.csv`` indexed by ``ecg_id`` (file order kept), ``scp_codes`` parsed to dicts."""
+    db = pd.read_csv(Path(root) / "ptbxl_database.csv", index_col="ecg_id")
+    db["scp_codes"] = db["scp_codes"].apply(ast.literal_eval)
+    return db
+
+
+def read_statements(root) -> pd.DataFrame:
+    return pd.read_csv(Path(root) / "scp_statements.csv", index_col=0)
+
+
+def diagnostic_map(statements: pd.DataFrame) -> dict[str, str]:
+    """SCP code -> diagnostic superclass, for statements with ``diagnostic == 1``."""
+    diag = statements[statements["diagnostic"] == 1]
+    return {code: cls for code, cls in diag["diagnostic_class"].items() if isinstance(cls, str)}
+
+
+def superclass_labels(scp_codes, statements: pd.DataFrame, classes=CLASSES) -> np.ndarray:
+    """Multi-hot ``[n, len(classes)]`` uint8 labels from an iterable of ``scp_codes`` dicts."""
+    mapping = diagnostic_map(statements)
+    unknown = set(mapping.values()) - set(classes)
+    if unknown:
+        raise ValueError(f"scp_statements.csv has diagnostic classes {sorted(unknown)} outside {list(classes)}")
+    col = {c: i for i, c in enumerate(classes)}
+    codes = list(scp_codes)
+    y = np.zeros((len(codes), len(classes)), dtype=np.uint8)
+    for i, d in enumerate(codes):
+        for code in d:  # any likelihood, including 0.0, counts (benchmark protocol)
+            cls = mapping.get(code)
+            if cls is not None:
+                y[i, col[cls]] = 1
+    return y
+
+
+@dataclass
+class Split:
+    """Row positions (into the labeled table) of each split."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def split_by_fold(folds: np.ndarray, train_folds, val_folds, test_folds) -> Split:
+    folds = np.asarray(folds)
+    pick = lambda fs: np.flatnonzero(np.isin(folds, list(fs)))  # noqa: E731
+    s = Split(pick(train_folds), pick(val_folds), pick(test_folds))
+    if len(s.train) == 0 or len(s.val) == 0:
+        raise ValueError(f"empty split: {len(s.train)} train, {len(s.val)} validation records "
+                         f"(folds present: {sorted(set(folds.tolist()))})")
+    return s
+
+
+# ----------------------------------------------------------------------------------------------
+# Raw signals (int16 ADC counts, [12, 1000])
+
+
+def read_record_official(root, filename_lr: str) -> tuple[np.ndarray, float]:
+    """One record from ``records100/`` as int16 ``[12, n]`` ADC counts and its gain (counts/mV)."""
+    import wfdb
+
+    rec = wfdb.rdrecord(str(Path(root) / filename_lr), physical=False, return_res=16)
+    gains = np.asarray(rec.adc_gain, dtype=np.float64)
+    if not np.all(gains == gains[0]) or np.any(np.asarray(rec.baseline) != 0):
+        raise ValueError(f"{filename_lr}: per-lead gains {gains} / baselines {rec.baseline} not supported")
+    if rec.fs != modelcard.MODEL_FS_HZ or rec.n_sig != N_LEADS:
+        raise ValueError(f"{filename_lr}: {rec.n_sig} leads at {rec.fs} Hz, expected 12 at 100 Hz")
+    return np.ascontiguousarray(rec.d_signal.T.astype(np.int16)), float(gains[0])
+
+
+def iter_official(root, db: pd.DataFrame):
+    for ecg_id, fn in zip(db.index, db["filename_lr"]):
+        sig, gain = read_record_official(root, fn)
+        yield int(ecg_id), sig, gain
+
+
+def iter_compact(compact_dir, db: pd.DataFrame):
+    """The shared compact copy: ``signals_fold{k}.npy.xz`` holds int16 first differences in
+    ``ptbxl_database.csv`` row order of that fold (see its ``materialize.py``)."""
+    compact_dir = Path(compact_dir)
+    full = pd.read_csv(compact_dir / "ptbxl_database.csv", usecols=["ecg_id", "strat_fold"])
+    wanted = set(db.index.tolist())
+    for fold in sorted(set(db["strat_fold"].tolist())):
+        ids = full.loc[full["strat_fold"] == fold, "ecg_id"].to_numpy()
+        with open(compact_dir / f"signals_fold{fold}.npy.xz", "rb") as f:
+            delta = np.load(io.BytesIO(lzma.decompress(f.read())))
+        if len(delta) != len(ids):
+            raise ValueError(f"signals_fold{fold}: {len(delta)} records, database lists {len(ids)}")
+        for e, d in zip(ids, delta):
+            if int(e) in wanted:
+                yield int(e), np.cumsum(d, axis=1, dtype=np.int16), 1000.0
+
+
+# ----------------------------------------------------------------------------------------------
+# Preprocessing
+
+
+def _scipy_spec_preprocess(signal, fs_hz, gain_per_mv=1000.0):
+    """Local copy of the float64 spec, for development before edgecardio.preprocess exists."""
+    from fractions import Fraction
+
+    from scipy import signal as ss
+
+    x = np.asarray(signal, dtype=np.float64)
+    if np.issubdtype(np.asarray(signal).dtype, np.integer):
+        x = x / gain_per_mv
+    if fs_hz != modelcard.MODEL_FS_HZ:
+        r = Fraction(modelcard.MODEL_FS_HZ, int(fs_hz))
+        x = ss.resample_poly(x, r.numerator, r.denominator, axis=-1)
+    sos = ss.butter(2, [0.5, 40.0], btype="bandpass", fs=modelcard.MODEL_FS_HZ, output="sos")
+    x = ss.sosfiltfilt(sos, x, axis=-1)
+    mu, sd = x.mean(axis=-1, keepdims=True), x.std(axis=-1, keepdims=True)
+    out = np.where(sd > 1e-6, (x - mu) / np.where(sd > 1e-6, sd, 1.0), 0.0)
+    return out.astype(np.float32)
+
+
+def get_preprocess(path: str):
+    """``(fn(signal, fs_hz, gain_per_mv) -> float32 [12, 1000], description)`` for a config path."""
+    if path == "native":
+        import edgecardio
+
+        if not hasattr(edgecardio, "preprocess"):
+            raise RuntimeError("preprocess.path='native' but edgecardio.preprocess does not exist in "
+                               f"{edgecardio.__file__}: build/install the package first")
+        engine = edgecardio.engine() if hasattr(edgecardio, "engine") else "unknown"
+        return edgecardio.preprocess, {"path": "native", "function": "edgecardio.preprocess",
+                                       "edgecardio_version": edgecardio.__version__, "engine": str(engine)}
+    if path == "reference":
+        from edgecardio import reference
+
+        return reference.preprocess, {"path": "reference", "function": "edgecardio.reference.preprocess"}
+    if path == "scipy":
+        return _scipy_spec_preprocess, {"path": "scipy", "function": "training.data._scipy_spec_preprocess"}
+    raise ValueError(f"unknown preprocess path {path!r}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Cache
+
+
+def cache_dir_for(cfg: dict) -> Path:
+    return repo_path(cfg["data"]["cache_dir"]) / f"ptbxl100_{cfg['data']['reader']}_{cfg['preprocess']['path']}"
+
+
+def _file_sha256(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def build_cache(cfg: dict, force: bool = False, limit: int | None = None, progress: bool = True) -> Path:
+    """Preprocess every record of ``data.root`` once into ``signals.npy`` (float32, memory-mappable)."""
+    out = cache_dir_for(cfg)
+    if (out / "meta.json").is_file() and not force:
+        return out
+    root = repo_path(cfg["data"]["root"])
+    db = read_database(root)
+    if limit:
+        db = db.iloc[:limit]
+    fn, pinfo = get_preprocess(cfg["preprocess"]["path"])
+    fs_hz = cfg["preprocess"]["fs_hz"]
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "signals.npy.partial"
+    arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(db), N_LEADS, N_SAMPLES))
+    reader = cfg["data"]["reader"]
+    it = iter_official(root, db) if reader == "official" else iter_compact(repo_path(cfg["data"]["compact_dir"]), db)
+    pos = {e: i for i, e in enumerate(db.index.tolist())}
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, total=len(db), desc=f"cache ({reader}, {pinfo['path']})", mininterval=5)
+    t0, seen = time.time(), np.zeros(len(db), bool)
+    for ecg_id, sig, gain in it:
+        y = np.asarray(fn(sig, fs_hz, gain_per_mv=gain), dtype=np.float32)
+        if y.shape != (N_LEADS, N_SAMPLES):
+            raise ValueError(f"preprocess returned {y.shape} for ecg_id {ecg_id}, expected (12, 1000)")
+        arr[pos[ecg_id]] = y
+        seen[pos[ecg_id]] = True
+    if not seen.all():
+        raise ValueError(f"{(~seen).sum()} records were not read")
+    arr.flush()
+    del arr
+    tmp.replace(out / "signals.npy")
+    np.save(out / "ecg_ids.npy", db.index.to_numpy(np.int64))
+    meta = {
+        "format": CACHE_FORMAT, "n_records": len(db), "shape": [len(db), N_LEADS, N_SAMPLES],
+        "reader": reader, "root": str(root), "preprocess": {**pinfo, "fs_hz": fs_hz},
+        "ptbxl_database_sha256": _file_sha256(root / "ptbxl_database.csv"),
+        "scp_statements_sha256": _file_sha256(root / "scp_statements.csv"),
+        "data_version": cfg["data"]["data_version"], "seconds": round(time.time() - t0, 1),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=2))
+    return out
+
+
+@dataclass
+class Dataset:
+    """Labeled records (unlabeled dropped) with signals memory-mapped from the cache."""
+
+    signals: np.ndarray  # float32 [n, 12, 1000] (memmap)
+    labels: np.ndarray  # uint8 [n, 5]
+    demographics_raw: pd.DataFrame  # age, sex, height, weight (PTB-XL units/codes)
+    folds: np.ndarray
+    ecg_ids: np.ndarray
+    split: Split
+    meta: dict
+
+    def demographics(self, stats) -> np.ndarray:
+        """float32 ``[n, 8]`` encoded with :func:`edgecardio.modelcard.encode_demographics`."""
+        return encode_demographics_frame(self.demographics_raw, stats)
+
+
+def ptbxl_sex(code) -> str | None:
+    """PTB-XL codes sex as 0 = male, 1 = female."""
+    if code is None or (isinstance(code, float) and np.isnan(code)):
+        return None
+    return {0: "male", 1: "female"}[int(code)]
+
+
+def encode_demographics_frame(df: pd.DataFrame, stats) -> np.ndarray:
+    out = np.zeros((len(df), len(modelcard.DEMOGRAPHIC_FEATURES)), dtype=np.float32)
+    for i, (age, sex, h, w) in enumerate(df[["age", "sex", "height", "weight"]].itertuples(index=False)):
+        out[i] = modelcard.encode_demographics(stats, age=_nan_none(age), sex=ptbxl_sex(sex),
+                                               height_cm=_nan_none(h), weight_kg=_nan_none(w), validate=False)
+    return out
+
+
+def _nan_none(v):
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
+
+
+def fit_stats(df: pd.DataFrame) -> dict:
+    return modelcard.fit_demographic_stats(df["age"].to_numpy(float), df["height"].to_numpy(float),
+                                           df["weight"].to_numpy(float))
+
+
+def load_dataset(cfg: dict, require_native: bool = False) -> Dataset:
+    """Labels and splits from the official CSVs joined with the cached signals."""
+    cdir = cache_dir_for(cfg)
+    if not (cdir / "meta.json").is_file():
+        raise FileNotFoundError(f"no signal cache in {cdir}: run python -m training.data --config ...")
+    meta = json.loads((cdir / "meta.json").read_text())
+    if meta.get("format") != CACHE_FORMAT:
+        raise ValueError(f"cache {cdir} has format {meta.get('format')}, expected {CACHE_FORMAT}: rebuild it")
+    if require_native and meta["preprocess"]["path"] != "native":
+        raise RuntimeError(f"cache {cdir} was built by {meta['preprocess']['function']}, not the native "
+                           "edgecardio.preprocess: the shipped model must be trained on the native path")
+    root = repo_path(cfg["data"]["root"])
+    if _file_sha256(root / "ptbxl_database.csv") != meta["ptbxl_database_sha256"]:
+        raise ValueError(f"{root}/ptbxl_database.csv changed since the cache in {cdir} was built: rebuild it")
+    db = read_database(root)
+    ids = np.load(cdir / "ecg_ids.npy")
+    if not np.array_equal(ids, db.index.to_numpy(np.int64)):
+        raise ValueError(f"cache {cdir} rows do not match ptbxl_database.csv")
+    signals = np.load(cdir / "signals.npy", mmap_mode="r")
+    labels = superclass_labels(db["scp_codes"], read_statements(root), cfg["data"]["classes"])
+    keep = labels.any(axis=1) if cfg["data"]["drop_unlabeled"] else np.ones(len(db), bool)
+    rows = np.flatnonzero(keep)
+    sub = db.iloc[rows]
+    folds = sub["strat_fold"].to_numpy()
+    d = cfg["data"]
+    return Dataset(signals=signals if keep.all() else _RowView(signals, rows), labels=labels[rows],
+                   demographics_raw=sub[["age", "sex", "height", "weight"]].reset_index(drop=True),
+                   folds=folds, ecg_ids=sub.index.to_numpy(np.int64),
+                   split=split_by_fold(folds, d["train_folds"], d["val_folds"], d["test_folds"]), meta=meta)
+
+
+class _RowView:
+    """Row subset of a memmap without copying it (fancy indexing maps through ``rows``)."""
+
+    def __init__(self, base, rows):
+        self.base, self.rows = base, np.asarray(rows)
+        self.shape = (len(self.rows),) + base.shape[1:]
+        self.dtype = base.dtype
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, idx):
+        r = self.rows[idx]
+        if np.ndim(r) == 0:
+            return np.asarray(self.base[int(r)])
+        order = np.argsort(r)  # memmap reads in ascending order, then restore the request's order
+        out = np.asarray(self.base[r[order]])
+        res = np.empty_like(out)
+        res[order] = out
+        return res
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Build the preprocessed PTB-XL signal cache")
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=JSON")
+    ap.add_argument("--force", action="store_true")
+    a = ap.parse_args(argv)
+    cfg = load_config(a.config, a.set)
+    out = build_cache(cfg, force=a.force)
+    print(out, json.dumps(json.loads((out / "meta.json").read_text()), indent=1))
+
+
+if __name__ == "__main__":
+    main()

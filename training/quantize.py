@@ -1,0 +1,138 @@
+"""INT8 (static QDQ, signed int8, per-channel weights) and FP16 variants of the FP32 model.
+
+    python -m training.quantize --run runs/NAME          # uses runs/NAME/config.json and the cache
+
+Calibration feeds preprocessed training-fold records (``quantize.calibration_records`` of them,
+at least 500) through ONNX Runtime's static quantizer after its pre-processing pass (shape
+inference and graph optimization, which folds BatchNorm into the convolutions).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import modelcard
+
+MIN_CALIBRATION_RECORDS = 500
+
+
+class _Reader:
+    """onnxruntime CalibrationDataReader over (ecg, demographics) arrays, a batch at a time."""
+
+    def __init__(self, ecg: np.ndarray, demo: np.ndarray, batch_size: int = 32):
+        self.ecg, self.demo, self.bs, self.i = ecg, demo, batch_size, 0
+
+    def get_next(self):
+        if self.i >= len(self.ecg):
+            return None
+        sl = slice(self.i, self.i + self.bs)
+        self.i += self.bs
+        return {modelcard.INPUT_ECG: np.ascontiguousarray(self.ecg[sl], dtype=np.float32),
+                modelcard.INPUT_DEMOGRAPHICS: np.ascontiguousarray(self.demo[sl], dtype=np.float32)}
+
+    def rewind(self):
+        self.i = 0
+
+
+def quantize_int8(fp32_path, out_path, calib_ecg: np.ndarray, calib_demo: np.ndarray, *,
+                  method: str = "minmax", per_channel: bool = True, min_records: int = MIN_CALIBRATION_RECORDS) -> Path:
+    """Static QDQ INT8 (int8 activations and weights, per-channel weights) of ``fp32_path``."""
+    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if len(calib_ecg) < min_records:
+        raise ValueError(f"INT8 calibration needs at least {min_records} records, got {len(calib_ecg)}")
+    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+               "percentile": CalibrationMethod.Percentile}
+    if method not in methods:
+        raise ValueError(f"calibration method {method!r} is not one of {sorted(methods)}")
+    out_path = Path(out_path)
+    with tempfile.TemporaryDirectory() as td:
+        pre = Path(td) / "pre.onnx"
+        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        quantize_static(str(pre), str(out_path), _Reader(calib_ecg, calib_demo),
+                        quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=methods[method],
+                        extra_options={"CalibTensorRangeSymmetric": False, "CalibMovingAverage": False})
+    _check_contract(out_path)
+    return out_path
+
+
+def convert_fp16(fp32_path, out_path) -> Path:
+    """FP16 weights and activations, float32 inputs and outputs (the contract) kept."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    m = convert_float_to_float16(onnx.load(str(fp32_path)), keep_io_types=True)
+    onnx.save(m, str(out_path))
+    _check_contract(out_path)
+    return Path(out_path)
+
+
+def _check_contract(path):
+    from .export import onnx_session
+
+    sess = onnx_session(path)
+    ins = {i.name: (i.type, i.shape) for i in sess.get_inputs()}
+    outs = {o.name: (o.type, o.shape) for o in sess.get_outputs()}
+    assert set(ins) == {modelcard.INPUT_ECG, modelcard.INPUT_DEMOGRAPHICS}, ins
+    assert set(outs) == {modelcard.OUTPUT_PROBABILITIES}, outs
+    for name, (typ, _) in {**ins, **outs}.items():
+        if typ != "tensor(float)":
+            raise RuntimeError(f"{path}: {name} is {typ}, the contract says float32")
+
+
+def time_model(path, n: int = 200, threads: int = 1, batch: int = 1, seed: int = 0) -> dict:
+    """Median and p90 latency (ms) of one ONNX Runtime call on the CPU."""
+    from .export import onnx_session
+
+    sess = onnx_session(path, threads=threads)
+    rng = np.random.default_rng(seed)
+    feed = {modelcard.INPUT_ECG: rng.standard_normal((batch, 12, 1000)).astype(np.float32),
+            modelcard.INPUT_DEMOGRAPHICS: rng.standard_normal((batch, 8)).astype(np.float32)}
+    for _ in range(10):
+        sess.run(None, feed)
+    ts = []
+    for _ in range(n):
+        t = time.perf_counter()
+        sess.run(None, feed)
+        ts.append((time.perf_counter() - t) * 1e3)
+    return {"median_ms": float(np.median(ts)), "p90_ms": float(np.percentile(ts, 90)), "runs": n,
+            "threads": threads, "batch": batch}
+
+
+def calibration_set(ds, stats, qcfg: dict, seed: int):
+    rows = np.flatnonzero(np.isin(ds.folds, qcfg["calibration_folds"]))
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(rows, size=min(qcfg["calibration_records"], len(rows)), replace=False))
+    demo = ds.demographics(stats)
+    return np.asarray(ds.signals[pick], dtype=np.float32), demo[pick], ds.ecg_ids[pick]
+
+
+def main(argv=None):
+    from .data import fit_stats, load_dataset
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", required=True, help="run directory holding config.json and lightecgnet_fp32.onnx")
+    ap.add_argument("--method", help="override quantize.calibration_method")
+    ap.add_argument("--out")
+    a = ap.parse_args(argv)
+    run = Path(a.run)
+    cfg = json.loads((run / "config.json").read_text())
+    ds = load_dataset(cfg)
+    stats = fit_stats(ds.demographics_raw.iloc[ds.split.train])
+    q = cfg["quantize"]
+    x, d, _ = calibration_set(ds, stats, q, cfg["seed"])
+    out = quantize_int8(run / "lightecgnet_fp32.onnx", a.out or run / "lightecgnet_int8.onnx", x, d,
+                        method=a.method or q["calibration_method"], per_channel=q["per_channel"])
+    print(out)
+
+
+if __name__ == "__main__":
+    main()

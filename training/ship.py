@@ -1,0 +1,201 @@
+"""Turn a finished training run into the shipped model: FP32 ONNX, INT8 ONNX, model card.
+
+    python -m training.ship --run runs/NAME [--install]
+
+Exports the best checkpoint, checks PyTorch vs ONNX Runtime on real validation records, quantizes,
+measures FP16, evaluates every variant on the validation folds (and the test folds when present),
+tunes the thresholds on the validation folds for the default (INT8) model and writes
+``model_card.json``. ``--install`` copies the files into ``python/edgecardio/models/``; it refuses a
+run whose cache was not built by the native ``edgecardio.preprocess``.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import modelcard
+from .config import REPO
+
+MODELS_DIR = REPO / "python" / "edgecardio" / "models"
+FILES = {"fp32": "lightecgnet_fp32.onnx", "int8": "lightecgnet_int8.onnx"}
+PREPROCESS_SPEC = ("band-limited polyphase resampling to 100 Hz (scipy.signal.resample_poly), "
+                   "2nd-order Butterworth band-pass 0.5-40 Hz applied forward-backward (sosfiltfilt), "
+                   "per-lead z-score over the 10-s window, flat leads -> zeros; int16 input in ADC counts "
+                   "at gain_per_mv (PTB-XL: 1000)")
+
+
+def sha256(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _git_rev() -> str:
+    try:
+        return subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except Exception:  # noqa: BLE001 - informational only
+        return "unknown"
+
+
+def ship(run_dir, install: bool = False, command: str | None = None, train_wall_s: float | None = None,
+         allow_non_native: bool = False, min_calibration_records: int | None = None,
+         timing_runs: int = 300) -> dict:
+    from .data import load_dataset
+    from .evaluate import evaluate_models
+    from .export import export_onnx, onnx_predict, torch_predict
+    from .model import CropEnsemble, count_parameters
+    from .quantize import calibration_set, convert_fp16, quantize_int8, time_model
+    from .train import load_checkpoint
+
+    run = Path(run_dir)
+    t_start = time.time()
+    ck = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
+    model, cfg = load_checkpoint(run / "best.pt")
+    stats = ck["demographic_stats"]
+    native = ck["cache_meta"]["preprocess"]["path"] == "native"
+    if not native and (install or not allow_non_native):
+        raise RuntimeError(f"{run} was trained on a cache built by {ck['cache_meta']['preprocess']['function']}; "
+                           "only a model trained on the native edgecardio.preprocess can be shipped")
+    torch.set_num_threads(cfg["train"]["num_threads"])
+    ev, q = cfg["eval"], cfg["quantize"]
+
+    fp32 = export_onnx(model, run / FILES["fp32"], crop_len=ev["crop_len"] or None, crop_stride=ev["crop_stride"],
+                       aggregate=ev["aggregate"], opset=cfg["export"]["opset"])
+
+    ds = load_dataset(cfg, require_native=not allow_non_native)
+    demo = ds.demographics(stats)
+    rows = ds.split.val[:256]
+    wrapped = CropEnsemble(model, crop_len=ev["crop_len"] or None, stride=ev["crop_stride"], aggregate=ev["aggregate"])
+    x = np.asarray(ds.signals[rows], np.float32)
+    parity = float(np.abs(torch_predict(wrapped, torch.from_numpy(x), torch.from_numpy(demo[rows]))
+                          - onnx_predict(fp32, x, demo[rows])).max())
+    if parity > 1e-5:
+        raise RuntimeError(f"PyTorch vs ONNX Runtime differ by {parity:.3g} on validation records")
+
+    cx, cd, cids = calibration_set(ds, stats, q, cfg["seed"])
+    kw = {} if min_calibration_records is None else {"min_records": min_calibration_records}
+    int8 = quantize_int8(fp32, run / FILES["int8"], cx, cd, method=q["calibration_method"],
+                         per_channel=q["per_channel"], **kw)
+    fp16 = convert_fp16(fp32, run / "lightecgnet_fp16.onnx")
+
+    variants = {"fp32": fp32, "int8": int8, "fp16": fp16}
+    speed = {n: time_model(p, n=timing_runs, threads=1) for n, p in variants.items()}
+    sizes = {n: p.stat().st_size for n, p in variants.items()}
+    ship_fp16 = sizes["fp16"] < sizes["fp32"] and speed["fp16"]["median_ms"] <= speed["fp32"]["median_ms"]
+
+    report = evaluate_models(cfg, variants, run / "eval", tune_on="int8")
+    val = report["splits"]["validation"]
+    thresholds = report["thresholds"]["int8"]
+
+    def summary(m):
+        b = m["bootstrap"]
+        return {"macro_auc": m["macro_auc"], "macro_auc_ci90": b["macro_auc"],
+                "per_class_auc": m["per_class_auc"],
+                "per_class_auc_ci90": {c: b[f"auc_{c}"] for c in modelcard.CLASSES},
+                "macro_f1": m["macro_f1"], "macro_f1_ci90": b["macro_f1"], "per_class_f1": m["per_class_f1"],
+                "exact_match_accuracy": m["exact_match_accuracy"],
+                "exact_match_accuracy_ci90": b["exact_match_accuracy"], "n_records": m["n_records"]}
+
+    history = json.loads((run / "history.json").read_text())
+    files = dict(FILES)
+    if ship_fp16:
+        files["fp16"] = "lightecgnet_fp16.onnx"
+    card = {
+        "name": "LightECGNet",
+        "placeholder": False,
+        "version": f"lightecgnet-{time.strftime('%Y%m%d')}-{sha256(int8)[:8]}",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "classes": list(modelcard.CLASSES),
+        "fs_hz": modelcard.MODEL_FS_HZ,
+        "inputs": {modelcard.INPUT_ECG: {"dtype": "float32", "shape": ["batch", 12, 1000]},
+                   modelcard.INPUT_DEMOGRAPHICS: {"dtype": "float32", "shape": ["batch", 8]}},
+        "outputs": {modelcard.OUTPUT_PROBABILITIES: {"dtype": "float32", "shape": ["batch", 5],
+                                                     "activation": "sigmoid (inside the graph)"}},
+        "default": "int8",
+        "files": files,
+        "file_info": {n: {"file": p.name, "bytes": sizes[n], "sha256": sha256(p), "shipped": n in files}
+                      for n, p in variants.items()},
+        "thresholds": thresholds,
+        "thresholds_rule": "per class, maximum F1 of the INT8 model on the validation folds",
+        "thresholds_fp32": report["thresholds"]["fp32"],
+        "demographics": {"features": list(modelcard.DEMOGRAPHIC_FEATURES), "stats": stats,
+                         "encoding": "edgecardio.modelcard.encode_demographics; stats from the training folds; "
+                                     "PTB-XL sex 0 = male, 1 = female; ages over 89 (stored as 300) clip to 90"},
+        "preprocessing": {"spec": PREPROCESS_SPEC, "fs_hz": modelcard.MODEL_FS_HZ,
+                          "built_by": ck["cache_meta"]["preprocess"], "cache_reader": ck["cache_meta"]["reader"]},
+        "architecture": {"backbone": "LightECGNet", "parameters": count_parameters(model), **cfg["model"],
+                         "test_time_crops": {"crop_len": ev["crop_len"], "stride": ev["crop_stride"],
+                                             "n_crops": len(wrapped.starts), "starts": wrapped.starts,
+                                             "aggregate": f"{ev['aggregate']} of crop logits, then sigmoid"}},
+        "trained_on": {"data_version": cfg["data"]["data_version"], "label_rule": cfg["data"]["label_rule"],
+                       "train_folds": cfg["data"]["train_folds"], "val_folds": cfg["data"]["val_folds"],
+                       "test_folds": cfg["data"]["test_folds"], "n_train": int(len(ds.split.train)),
+                       "n_val": int(len(ds.split.val)), "n_test": int(len(ds.split.test)),
+                       "ptbxl_database_sha256": ck["cache_meta"]["ptbxl_database_sha256"],
+                       "scp_statements_sha256": ck["cache_meta"]["scp_statements_sha256"],
+                       "citation": "Wagner et al., PTB-XL, Scientific Data 7, 154 (2020), CC BY 4.0"},
+        "metrics": {
+            "validation": {"folds": val["folds"], **{n: summary(m) for n, m in val["models"].items()},
+                           "naive_prevalence_baseline": val["naive_prevalence_baseline"],
+                           "note": "F1 uses thresholds tuned on these same records (optimistic); AUC does not"},
+            **({"test": {n: summary(m) for n, m in report["splits"]["test"]["models"].items()}}
+               if "test" in report["splits"] else {}),
+            "best_epoch": ck["epoch"],
+            "checkpoint_val_macro_auc_torch": ck["val_macro_auc"],
+            "checkpoint_val_macro_auc_full_window_torch": ck["val_macro_auc_full_window"],
+            "pytorch_vs_onnxruntime_max_abs_diff": parity,
+            "history": history["history"],
+        },
+        "quantization": {"format": "QDQ", "activations": "int8 (asymmetric)", "weights": "int8 per-channel",
+                         "calibration_method": q["calibration_method"], "calibration_records": int(len(cx)),
+                         "calibration_folds": q["calibration_folds"],
+                         "calibration_ecg_ids_sha256": hashlib.sha256(cids.tobytes()).hexdigest()},
+        "speed_cpu": {"machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+                      "note": f"ONNX Runtime Python API, batch 1, 1 intra-op thread, median of {timing_runs} runs, on the "
+                              "shared 2-core training machine (not the Raspberry Pi)", **speed},
+        "fp16": {"bytes": sizes["fp16"], "median_ms": speed["fp16"]["median_ms"], "shipped": ship_fp16,
+                 "rule": "ship only if smaller than FP32 and not slower on CPU"},
+        "training": {"command": command or f"python -m training.train --config {run}/config.json --ship",
+                     "wall_minutes": round(train_wall_s / 60, 1) if train_wall_s else None,
+                     "train_minutes": round(history["train_seconds"] / 60, 1),
+                     "epochs_run": history["epoch"], "machine": "2-core x86-64 shared machine, no GPU, torch 2.13.0 CPU",
+                     "seed": cfg["seed"], "git_commit": _git_rev(), "config": cfg},
+        "ship_minutes": None,
+    }
+    card["ship_minutes"] = round((time.time() - t_start) / 60, 1)
+    (run / "model_card.json").write_text(json.dumps(card, indent=2))
+    modelcard.load_card(run / "model_card.json")  # the runtime's own check
+    if install:
+        MODELS_DIR.mkdir(parents=True, exist_ok=True)
+        for name in files.values():
+            shutil.copy2(run / name, MODELS_DIR / name)
+        stale = MODELS_DIR / "lightecgnet_fp16.onnx"
+        if not ship_fp16 and stale.exists():
+            stale.unlink()
+        shutil.copy2(run / "model_card.json", MODELS_DIR / "model_card.json")
+    return card
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--install", action="store_true")
+    ap.add_argument("--allow-non-native", action="store_true", help="development: card from a non-native cache (never installed)")
+    a = ap.parse_args(argv)
+    card = ship(a.run, install=a.install, allow_non_native=a.allow_non_native)
+    v = card["metrics"]["validation"]
+    for n in ("fp32", "int8", "fp16"):
+        print(f"{n}: macro AUC {v[n]['macro_auc']:.4f} {v[n]['macro_auc_ci90']}, "
+              f"{card['file_info'][n]['bytes']} bytes, {card['speed_cpu'][n]['median_ms']:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
