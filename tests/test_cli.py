@@ -162,7 +162,12 @@ def test_bench(capsys, tmp_path):
     assert r["throughput_per_s"] > 0 and r["model_size_mb"] > 0
     assert r["engine"] == edgecardio.engine() and r["threads"] == 1 and r["backend"] == "native"
     assert r["onnxruntime_version"] and r["record"]["shape"] == [12, 5000] and r["iterations"] == 20
-    assert "latency ms" in out
+    assert "latency ms" in out and "naive" not in r
+    code, out, err = run(capsys, "bench", "--iterations", "20", "--warmup", "2", "--out", str(out_file), "--naive")
+    assert code == 0, err
+    r = json.loads(out_file.read_text())
+    assert r["naive"]["speedup_median"] > 0 and r["naive"]["latency_ms"]["median"] > 0
+    assert "faster" in out
 
 
 def test_info(capsys):
