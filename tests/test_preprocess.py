@@ -186,10 +186,12 @@ def test_layouts_are_handled(rng):
         "reversed leads": x[::-1][::-1],
         "transposed view": np.ascontiguousarray(x.T).T,
         "int32": x.astype(np.int32),
+        "broadcast lead": np.broadcast_to(x[:1], x.shape),
         "list": x.tolist(),
     }
     for name, v in views.items():
-        np.testing.assert_array_equal(edgecardio.preprocess(v, 500), want, err_msg=name)
+        expect = edgecardio.preprocess(np.ascontiguousarray(x[:1].repeat(12, 0)), 500) if name == "broadcast lead" else want
+        np.testing.assert_array_equal(edgecardio.preprocess(v, 500), expect, err_msg=name)
     mv = reference.counts_to_mv(x)
     np.testing.assert_array_equal(edgecardio.preprocess(mv.astype(">f8"), 500), edgecardio.preprocess(mv, 500))
     np.testing.assert_array_equal(edgecardio.preprocess(mv[:, ::-1][:, ::-1], 500), edgecardio.preprocess(mv, 500))

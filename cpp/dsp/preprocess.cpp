@@ -34,8 +34,10 @@ void check_common(std::size_t n_leads, std::size_t n_in, std::size_t in_lead_str
     throw std::invalid_argument("need at least " + std::to_string(min_input_length(fs_hz)) + " samples at " +
                                 std::to_string(fs_hz) + " Hz, got " + std::to_string(n_in));
   if (in == nullptr || out == nullptr) throw std::invalid_argument("null buffer");
-  if (n_leads > 1 && (in_lead_stride < n_in || out_lead_stride < output_length(n_in, fs_hz)))
-    throw std::invalid_argument("lead strides shorter than a lead: rows would overlap");
+  // Input rows may overlap or repeat (a broadcast lead is only read); output rows must not.
+  (void)in_lead_stride;
+  if (n_leads > 1 && out_lead_stride < output_length(n_in, fs_hz))
+    throw std::invalid_argument("out_lead_stride is shorter than an output row: rows would overlap");
 }
 
 // Everything after the conversion: x holds the converted input, already placed where the
