@@ -60,7 +60,7 @@ class PreprocessInfo:
 
 
 def engine() -> str:
-    """Name of the kernel engine :func:`preprocess` uses: ``"avx2"``, ``"neon"`` or ``"scalar"``.
+    """Name of the kernel engine :func:`preprocess` uses: ``"avx512"``, ``"avx2"``, ``"neon"`` or ``"scalar"``.
 
     The best engine the CPU supports is chosen once per process; set the environment variable
     ``EDGECARDIO_FORCE_SCALAR=1`` before import to force the portable scalar kernels.
@@ -75,7 +75,7 @@ def engines() -> Tuple[str, ...]:
 
 def kernels() -> Tuple[str, ...]:
     """Names of the fixed-point kernel variants available here, ``<op>_<form>_<format>_<isa>``."""
-    return tuple(name for name, _ in _core.kernels())
+    return tuple(dict.fromkeys(name for name, _ in _core.kernels()))  # engines may share a variant
 
 
 def _check_rate(fs_hz) -> int:

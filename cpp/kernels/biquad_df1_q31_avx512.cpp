@@ -1,0 +1,128 @@
+// biquad_df1_q31_avx512: one DF1 section across leads, 8 leads per zmm + 4 per ymm (12 at once);
+// each lead's recurrence runs in the scalar order.
+//
+// Arithmetic contract: identical to biquad_df1_q31_scalar (see there): Q30 coefficients, exact
+// int64 sum of the seven products (vpmuldq), avx512::rshift_round_sat32<30> (srai + rounding bit
+// + min/max: the scalar formula) and avx512::round_residual<30> fed back with k1, k2.
+#include "edgecardio/kernels.h"
+#include "qmath_avx512.h"
+
+namespace edgecardio {
+namespace kernels_avx512 {
+namespace {
+
+// Lane groups: Zmm8 = 8 leads in a __m512i, Ymm4 = 4 leads in a __m256i (tags, because vector types
+// lose their attributes as template arguments).
+struct Zmm8 {};
+struct Ymm4 {};
+template <typename Tag>
+struct Ops;
+template <>
+struct Ops<Zmm8> {
+  using V = __m512i;
+  static constexpr int kLanes = 8;
+  static __m512i set1(std::int32_t v) { return _mm512_set1_epi64(v); }
+  static __m512i mul(__m512i a, __m512i b) { return _mm512_mul_epi32(a, b); }
+  static __m512i add(__m512i a, __m512i b) { return _mm512_add_epi64(a, b); }
+  static __m512i load(const std::int32_t *p) { return avx512::load8(p); }
+  static void store(std::int32_t *p, __m512i v) { avx512::store8(p, v); }
+  static __m512i round(__m512i a) { return avx512::rshift_round_sat32<30>(a); }
+  static __m512i residual(__m512i a) { return avx512::round_residual<30>(a); }
+  static __m512i gather(const std::int32_t *v) { return avx512::load8(v); }
+  static void scatter(std::int32_t *v, __m512i x) { avx512::store8(v, x); }
+};
+template <>
+struct Ops<Ymm4> {
+  using V = __m256i;
+  static constexpr int kLanes = 4;
+  static __m256i set1(std::int32_t v) { return _mm256_set1_epi64x(v); }
+  static __m256i mul(__m256i a, __m256i b) { return _mm256_mul_epi32(a, b); }
+  static __m256i add(__m256i a, __m256i b) { return _mm256_add_epi64(a, b); }
+  static __m256i load(const std::int32_t *p) { return avx512::load4(p); }
+  static void store(std::int32_t *p, __m256i v) { avx512::store4(p, v); }
+  static __m256i round(__m256i a) { return avx512::rshift_round_sat32<30>(a); }
+  static __m256i residual(__m256i a) { return avx512::round_residual<30>(a); }
+  static __m256i gather(const std::int32_t *v) { return avx512::load4(v); }
+  static void scatter(std::int32_t *v, __m256i x) { avx512::store4(v, x); }
+};
+
+// Lane groups A (and optionally B) side by side in one time loop, so their independent
+// recurrences overlap in the pipeline.
+template <typename TA, typename TB, bool kHasB>
+void run(const BiquadQ30 &k, BiquadState *state, const std::int32_t *x, std::int32_t *y, std::size_t n,
+         std::ptrdiff_t step) {
+  using OA = Ops<TA>;
+  using OB = Ops<TB>;
+  using A = typename OA::V;
+  using B = typename OB::V;
+  constexpr int la = OA::kLanes;
+  constexpr int lb = kHasB ? OB::kLanes : 0;
+  // State columns (x1, x2, y1, y2, e1, e2) for the lanes of both groups.
+  alignas(64) std::int32_t col[6][16] = {};
+  for (int l = 0; l < la + lb; ++l) {
+    const BiquadState &s = state[l];
+    col[0][l] = s.x1; col[1][l] = s.x2; col[2][l] = s.y1; col[3][l] = s.y2; col[4][l] = s.e1; col[5][l] = s.e2;
+  }
+  A ax1 = OA::gather(col[0]), ax2 = OA::gather(col[1]), ay1 = OA::gather(col[2]), ay2 = OA::gather(col[3]);
+  A ae1 = OA::gather(col[4]), ae2 = OA::gather(col[5]);
+  B bx1{}, bx2{}, by1{}, by2{}, be1{}, be2{};
+  if constexpr (kHasB) {
+    bx1 = OB::gather(col[0] + la); bx2 = OB::gather(col[1] + la); by1 = OB::gather(col[2] + la);
+    by2 = OB::gather(col[3] + la); be1 = OB::gather(col[4] + la); be2 = OB::gather(col[5] + la);
+  }
+  const A a_b0 = OA::set1(k.c[0]), a_b1 = OA::set1(k.c[1]), a_b2 = OA::set1(k.c[2]), a_a1 = OA::set1(k.c[3]),
+          a_a2 = OA::set1(k.c[4]), a_k1 = OA::set1(k.ef[0]), a_k2 = OA::set1(k.ef[1]);
+  const B b_b0 = OB::set1(k.c[0]), b_b1 = OB::set1(k.c[1]), b_b2 = OB::set1(k.c[2]), b_a1 = OB::set1(k.c[3]),
+          b_a2 = OB::set1(k.c[4]), b_k1 = OB::set1(k.ef[0]), b_k2 = OB::set1(k.ef[1]);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::ptrdiff_t o = static_cast<std::ptrdiff_t>(i) * step;
+    {
+      const A x0 = OA::load(x + o);
+      A acc = OA::add(OA::mul(a_b0, x0), OA::mul(a_b1, ax1));
+      acc = OA::add(acc, OA::mul(a_b2, ax2));
+      acc = OA::add(acc, OA::mul(a_k1, ae1));
+      acc = OA::add(acc, OA::mul(a_k2, ae2));
+      acc = OA::add(acc, OA::mul(a_a2, ay2));
+      acc = OA::add(acc, OA::mul(a_a1, ay1));
+      const A y0 = OA::round(acc);
+      OA::store(y + o, y0);
+      ae2 = ae1; ae1 = OA::residual(acc);
+      ax2 = ax1; ax1 = x0; ay2 = ay1; ay1 = y0;
+    }
+    if constexpr (kHasB) {
+      const B x0 = OB::load(x + o + la);
+      B acc = OB::add(OB::mul(b_b0, x0), OB::mul(b_b1, bx1));
+      acc = OB::add(acc, OB::mul(b_b2, bx2));
+      acc = OB::add(acc, OB::mul(b_k1, be1));
+      acc = OB::add(acc, OB::mul(b_k2, be2));
+      acc = OB::add(acc, OB::mul(b_a2, by2));
+      acc = OB::add(acc, OB::mul(b_a1, by1));
+      const B y0 = OB::round(acc);
+      OB::store(y + o + la, y0);
+      be2 = be1; be1 = OB::residual(acc);
+      bx2 = bx1; bx1 = x0; by2 = by1; by1 = y0;
+    }
+  }
+  OA::scatter(col[0], ax1); OA::scatter(col[1], ax2); OA::scatter(col[2], ay1);
+  OA::scatter(col[3], ay2); OA::scatter(col[4], ae1); OA::scatter(col[5], ae2);
+  if constexpr (kHasB) {
+    OB::scatter(col[0] + la, bx1); OB::scatter(col[1] + la, bx2); OB::scatter(col[2] + la, by1);
+    OB::scatter(col[3] + la, by2); OB::scatter(col[4] + la, be1); OB::scatter(col[5] + la, be2);
+  }
+  for (int l = 0; l < la + lb; ++l)
+    state[l] = BiquadState{col[0][l], col[1][l], col[2][l], col[3][l], col[4][l], col[5][l]};
+}
+
+}  // namespace
+
+void biquad_df1_q31(const BiquadQ30 &k, BiquadState *state, const std::int32_t *x, std::int32_t *y, std::size_t n,
+                    std::size_t n_ch, std::ptrdiff_t step) {
+  std::size_t c = 0;
+  for (; c + 12 <= n_ch; c += 12) run<Zmm8, Ymm4, true>(k, state + c, x + c, y + c, n, step);
+  for (; c + 8 <= n_ch; c += 8) run<Zmm8, Ymm4, false>(k, state + c, x + c, y + c, n, step);
+  for (; c + 4 <= n_ch; c += 4) run<Ymm4, Ymm4, false>(k, state + c, x + c, y + c, n, step);
+  if (c < n_ch) kernels_scalar::biquad_df1_q31(k, state + c, x + c, y + c, n, n_ch - c, step);
+}
+
+}  // namespace kernels_avx512
+}  // namespace edgecardio
