@@ -1,7 +1,9 @@
-// fir_decimsym_q31_avx2: symmetric decimator across leads, 4 leads per register, 12 at once.
+// fir_decimsym_q31_avx2: symmetric decimator across leads, 12 at once (8 in a 32-bit register
+// split into even/odd products, 4 widened).
 //
 // Arithmetic contract: identical to fir_decimsym_q31_scalar (see there): exact int32 pair sums
-// (_mm_add_epi32, |sum| <= 2^25), exact int64 products and sums, avx2::rshift_round_sat32<31>.
+// (_mm(256)_add_epi32, |sum| <= 2^25), exact int64 products (vpmuldq) and sums,
+// avx2::rshift_round_sat32<31>.
 #include "edgecardio/kernels.h"
 #include "edgecardio/qmath.h"
 #include "qmath_avx2.h"
