@@ -140,7 +140,7 @@ def test_registry_lists_every_variant():
     pairs = _core.kernels()
     for eng in ENGINES:
         mine = [name for name, e in pairs if e == eng]
-        for op in ("interleave_shl_i16", "fir_poly_q31", "fir_decimsym_q31", "biquad_df1_q31"):
+        for op in ("interleave_shl_i16", "fir_poly_q31", "fir_decimsym_q31", "biquad_df1_q31", "zscore_rows_f32"):
             found = [name for name in mine if name.startswith(op + "_")]
             assert len(found) == 1 and found[0][len(op) + 1:] in ENGINES, (eng, op, found)
         assert any(name.endswith("_" + eng) for name in mine), eng

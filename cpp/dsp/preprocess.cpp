@@ -94,7 +94,7 @@ PreprocessInfo finish(const Engine &engine, const dsp::Resampler &r, Buffers &b,
   PreprocessInfo info;
   info.n_out = n_out;
   info.engine = engine.name;
-  info.flat_leads = dsp::normalize(mid, n_out, n_ch, scale_to_mv, out, out_lead_stride, options.lead_std_mv);
+  info.flat_leads = dsp::normalize(engine, mid, n_out, n_ch, scale_to_mv, out, out_lead_stride, options.lead_std_mv);
   return info;
 }
 

@@ -22,11 +22,13 @@ bool has_avx2() {
 const Engine kScalar{"scalar", always, "fir_poly_q31_scalar", kernels_scalar::fir_poly_q31,
                      "fir_decimsym_q31_scalar", kernels_scalar::fir_decimsym_q31,
                      "interleave_shl_i16_scalar", kernels_scalar::interleave_shl_i16,
+                     "zscore_rows_f32_scalar", kernels_scalar::zscore_rows_f32,
                      "biquad_df1_q31_scalar", kernels_scalar::biquad_df1_q31};
 #if defined(EDGECARDIO_KERNELS_AVX2)
 const Engine kAvx2{"avx2", has_avx2, "fir_poly_q31_avx2", kernels_avx2::fir_poly_q31,
                    "fir_decimsym_q31_avx2", kernels_avx2::fir_decimsym_q31,
                    "interleave_shl_i16_avx2", kernels_avx2::interleave_shl_i16,
+                   "zscore_rows_f32_avx2", kernels_avx2::zscore_rows_f32,
                    "biquad_df1_q31_avx2", kernels_avx2::biquad_df1_q31};
 #endif
 #if defined(EDGECARDIO_KERNELS_AVX512)
@@ -42,6 +44,7 @@ bool has_avx512() {
 const Engine kAvx512{"avx512", has_avx512, "fir_poly_q31_avx2", kernels_avx2::fir_poly_q31,
                      "fir_decimsym_q31_avx2", kernels_avx2::fir_decimsym_q31,
                      "interleave_shl_i16_avx2", kernels_avx2::interleave_shl_i16,
+                     "zscore_rows_f32_avx2", kernels_avx2::zscore_rows_f32,
                      "biquad_df1_q31_avx512", kernels_avx512::biquad_df1_q31};
 #endif
 #if defined(EDGECARDIO_KERNELS_NEON)
@@ -49,6 +52,7 @@ const Engine kAvx512{"avx512", has_avx512, "fir_poly_q31_avx2", kernels_avx2::fi
 const Engine kNeon{"neon", always, "fir_poly_q31_neon", kernels_neon::fir_poly_q31,
                    "fir_decimsym_q31_neon", kernels_neon::fir_decimsym_q31,
                    "interleave_shl_i16_neon", kernels_neon::interleave_shl_i16,
+                   "zscore_rows_f32_neon", kernels_neon::zscore_rows_f32,
                    "biquad_df1_q31_neon", kernels_neon::biquad_df1_q31};
 #endif
 
@@ -99,6 +103,7 @@ std::vector<KernelInfo> kernels() {
     v.push_back({e->fir_poly_q31_name, e->name});
     v.push_back({e->fir_decimsym_q31_name, e->name});
     v.push_back({e->interleave_shl_i16_name, e->name});
+    v.push_back({e->zscore_rows_f32_name, e->name});
     v.push_back({e->biquad_df1_q31_name, e->name});
   }
   return v;

@@ -113,6 +113,24 @@ void test_interleave(const Engine &e, const Engine &s) {
     }
 }
 
+void test_zscore(const Engine &e, const Engine &s) {
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  for (std::size_t n_ch : kLanes)
+    for (std::size_t n : kLengths) {
+      const auto y = random_frames(n * n_ch, std::int64_t{1} << 29);
+      std::vector<double> mean(n_ch), inv(n_ch);
+      for (std::size_t c = 0; c < n_ch; ++c) {
+        mean[c] = u(g_rng) * 1e6;
+        inv[c] = std::fabs(u(g_rng)) * 1e-6 + 1e-9;
+      }
+      const std::size_t stride = n + 5;
+      std::vector<float> os(n_ch * stride, 1.0f), oe(n_ch * stride, 1.0f);
+      s.zscore_rows_f32(y.data(), n, n_ch, mean.data(), inv.data(), os.data(), stride);
+      e.zscore_rows_f32(y.data(), n, n_ch, mean.data(), inv.data(), oe.data(), stride);
+      check(same(os, oe), std::string(e.zscore_rows_f32_name) + " lanes=" + std::to_string(n_ch) + " n=" + std::to_string(n));
+    }
+}
+
 std::vector<BiquadQ30> bandpass_sections() {
   std::vector<BiquadQ30> v(coeffs::kBandpassSections);
   for (int i = 0; i < coeffs::kBandpassSections; ++i) {
@@ -328,6 +346,7 @@ int main(int argc, char **argv) {
     test_chunking(*e);
     if (e != &scalar) {
       test_interleave(*e, scalar);
+      test_zscore(*e, scalar);
       test_fir(*e, scalar);
       test_biquad(*e, scalar);
       test_pipeline(*e, scalar);

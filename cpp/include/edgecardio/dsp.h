@@ -74,8 +74,8 @@ void bandpass_filtfilt(const Engine &engine, std::int32_t *w, std::size_t n, std
 
 // Per-lane exact statistics of n frames and the z-scored float32 rows out + c * out_stride.
 // scale_to_mv[c] converts lane c's integer units to mV (for the flat test). Returns the flat mask.
-std::uint64_t normalize(const std::int32_t *y, std::size_t n, std::size_t n_ch, const double *scale_to_mv,
-                        float *out, std::size_t out_stride, double *lead_std_mv);
+std::uint64_t normalize(const Engine &engine, const std::int32_t *y, std::size_t n, std::size_t n_ch,
+                        const double *scale_to_mv, float *out, std::size_t out_stride, double *lead_std_mv);
 
 }  // namespace dsp
 }  // namespace edgecardio

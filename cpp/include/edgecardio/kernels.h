@@ -36,6 +36,13 @@ using FirDecimSymQ31Fn = void (*)(const std::int32_t *x, std::size_t n_ch, const
 using InterleaveShlI16Fn = void (*)(const std::int16_t *in, std::size_t n_ch, std::size_t n, std::size_t in_stride,
                                     const int *shift, std::int32_t *frames);
 
+// Interleaved int32 frames back to planar float32 rows, z-scored in double:
+//   out[c * out_stride + t] = (float)(((double)frames[t * n_ch + c] - mean[c]) * inv_std[c])
+// Every operation is one IEEE double op (no contraction) and one round-to-nearest to float, so
+// vector variants (across 4 leads, then a 4 x 4 transpose) give the scalar bits.
+using ZscoreRowsF32Fn = void (*)(const std::int32_t *frames, std::size_t n, std::size_t n_ch, const double *mean,
+                                 const double *inv_std, float *out, std::size_t out_stride);
+
 // One direct-form-I biquad section: coefficients b0, b1, b2, -a1, -a2 in Q30, and the two integer
 // error-feedback coefficients k1, k2 applied to the previous rounding residuals (0, 0: plain DF1).
 struct BiquadQ30 {
@@ -68,6 +75,8 @@ struct Engine {
   FirDecimSymQ31Fn fir_decimsym_q31;
   const char *interleave_shl_i16_name;
   InterleaveShlI16Fn interleave_shl_i16;
+  const char *zscore_rows_f32_name;
+  ZscoreRowsF32Fn zscore_rows_f32;
   const char *biquad_df1_q31_name;
   BiquadDf1Q31Fn biquad_df1_q31;
 };
@@ -92,6 +101,8 @@ void biquad_df1_q31(const BiquadQ30 &coeffs, BiquadState *state, const std::int3
                     std::size_t n, std::size_t n_ch, std::ptrdiff_t step);
 void interleave_shl_i16(const std::int16_t *in, std::size_t n_ch, std::size_t n, std::size_t in_stride,
                         const int *shift, std::int32_t *frames);
+void zscore_rows_f32(const std::int32_t *frames, std::size_t n, std::size_t n_ch, const double *mean,
+                     const double *inv_std, float *out, std::size_t out_stride);
 }  // namespace kernels_scalar
 
 #if defined(EDGECARDIO_KERNELS_AVX2)
@@ -104,6 +115,8 @@ void biquad_df1_q31(const BiquadQ30 &coeffs, BiquadState *state, const std::int3
                     std::size_t n, std::size_t n_ch, std::ptrdiff_t step);
 void interleave_shl_i16(const std::int16_t *in, std::size_t n_ch, std::size_t n, std::size_t in_stride,
                         const int *shift, std::int32_t *frames);
+void zscore_rows_f32(const std::int32_t *frames, std::size_t n, std::size_t n_ch, const double *mean,
+                     const double *inv_std, float *out, std::size_t out_stride);
 }  // namespace kernels_avx2
 #endif
 
@@ -126,6 +139,8 @@ void biquad_df1_q31(const BiquadQ30 &coeffs, BiquadState *state, const std::int3
                     std::size_t n, std::size_t n_ch, std::ptrdiff_t step);
 void interleave_shl_i16(const std::int16_t *in, std::size_t n_ch, std::size_t n, std::size_t in_stride,
                         const int *shift, std::int32_t *frames);
+void zscore_rows_f32(const std::int32_t *frames, std::size_t n, std::size_t n_ch, const double *mean,
+                     const double *inv_std, float *out, std::size_t out_stride);
 }  // namespace kernels_neon
 #endif
 
