@@ -153,7 +153,14 @@ Runner::Runner(const Runtime &runtime, const std::string &model_path, const Sign
     input_names_[1] = signature_.demographics_name.c_str();
     output_names_[0] = signature_.output_name.c_str();
     EDGECARDIO_ORT_CHECK(api, CreateCpuMemoryInfo(OrtDeviceAllocator, OrtMemTypeDefault, &cpu_));
+    // The first slot now, and one run on it: ORT's first Run allocates and prepacks, so doing it here
+    // keeps the first diagnosis as fast as the rest, and a model that cannot run fails at load time.
+    pool_.push_back(make_slot());
+    slots_created_ = 1;
+    run_values(pool_.back()->inputs, pool_.back()->out);
   } catch (...) {
+    pool_.clear();
+    if (cpu_) api->ReleaseMemoryInfo(cpu_);
     api->ReleaseSession(session_);
     throw;
   }

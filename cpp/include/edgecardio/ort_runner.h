@@ -95,8 +95,9 @@ struct Signature {
 class Runner {
  public:
   // Creates the session (the model file is read and optimized here; errors surface now, not on the
-  // first run). Throws OrtError for ORT failures, std::invalid_argument when the model's inputs or
-  // output do not match `signature`.
+  // first diagnosis), preallocates the first slot and runs it once on zeros (ORT's first Run
+  // allocates and prepacks). Throws OrtError for ORT failures, std::invalid_argument when the
+  // model's inputs or output do not match `signature`.
   Runner(const Runtime &runtime, const std::string &model_path, const Signature &signature,
          const RunnerOptions &options);
   ~Runner();
