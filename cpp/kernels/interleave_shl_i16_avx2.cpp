@@ -12,34 +12,34 @@ namespace kernels_avx2 {
 
 void interleave_shl_i16(const std::int16_t *in, std::size_t n_ch, std::size_t n, std::size_t in_stride,
                         const int *shift, std::int32_t *frames) {
-  std::size_t c = 0;
-  for (; c + 4 <= n_ch; c += 4) {
-    const std::int16_t *r0 = in + c * in_stride, *r1 = r0 + in_stride, *r2 = r1 + in_stride, *r3 = r2 + in_stride;
-    const __m128i s0 = _mm_cvtsi32_si128(shift[c]), s1 = _mm_cvtsi32_si128(shift[c + 1]);
-    const __m128i s2 = _mm_cvtsi32_si128(shift[c + 2]), s3 = _mm_cvtsi32_si128(shift[c + 3]);
-    std::size_t t = 0;
-    for (; t + 8 <= n; t += 8) {
-      const auto load = [t](const std::int16_t *r, __m128i s) {
-        return _mm256_sll_epi32(_mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(r + t))), s);
+  const std::size_t groups = n_ch / 4;
+  const std::size_t n8 = n / 8 * 8;
+  // Time outside, lead groups inside: each block of 8 frames is written completely, in one go.
+  for (std::size_t t = 0; t < n8; t += 8) {
+    std::int32_t *d = frames + t * n_ch;
+    for (std::size_t g = 0; g < groups; ++g) {
+      const std::size_t c = 4 * g;
+      const auto load = [&](std::size_t l) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i *>(in + (c + l) * in_stride + t));
+        return _mm256_sll_epi32(_mm256_cvtepi16_epi32(v), _mm_cvtsi32_si128(shift[c + l]));
       };
-      const __m256i a0 = load(r0, s0), a1 = load(r1, s1), a2 = load(r2, s2), a3 = load(r3, s3);
+      const __m256i a0 = load(0), a1 = load(1), a2 = load(2), a3 = load(3);
       const __m256i t0 = _mm256_unpacklo_epi32(a0, a1), t1 = _mm256_unpackhi_epi32(a0, a1);
       const __m256i t2 = _mm256_unpacklo_epi32(a2, a3), t3 = _mm256_unpackhi_epi32(a2, a3);
       // u_k holds frame t+k in its low 128 bits and frame t+k+4 in its high 128 bits.
       const __m256i u[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2),
                             _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)};
-      std::int32_t *d = frames + t * n_ch + c;
       for (int k = 0; k < 4; ++k) {
-        _mm_storeu_si128(reinterpret_cast<__m128i *>(d + k * n_ch), _mm256_castsi256_si128(u[k]));
-        _mm_storeu_si128(reinterpret_cast<__m128i *>(d + (k + 4) * n_ch), _mm256_extracti128_si256(u[k], 1));
+        _mm_storeu_si128(reinterpret_cast<__m128i *>(d + k * n_ch + c), _mm256_castsi256_si128(u[k]));
+        _mm_storeu_si128(reinterpret_cast<__m128i *>(d + (k + 4) * n_ch + c), _mm256_extracti128_si256(u[k], 1));
       }
     }
-    for (; t < n; ++t)
-      for (std::size_t l = 0; l < 4; ++l)
-        frames[t * n_ch + c + l] = std::int32_t{in[(c + l) * in_stride + t]} * (std::int32_t{1} << shift[c + l]);
+    for (std::size_t c = 4 * groups; c < n_ch; ++c)  // leads left over from the groups of 4
+      for (std::size_t k = 0; k < 8; ++k)
+        d[k * n_ch + c] = std::int32_t{in[c * in_stride + t + k]} * (std::int32_t{1} << shift[c]);
   }
-  for (; c < n_ch; ++c)  // leads left over from the groups of 4
-    for (std::size_t t = 0; t < n; ++t)
+  for (std::size_t t = n8; t < n; ++t)  // frames left over from the blocks of 8
+    for (std::size_t c = 0; c < n_ch; ++c)
       frames[t * n_ch + c] = std::int32_t{in[c * in_stride + t]} * (std::int32_t{1} << shift[c]);
 }
 
