@@ -73,6 +73,10 @@ DEFAULTS: dict[str, Any] = {
         "val_every": 1,
     },
     "eval": {
+        # What the exported graph computes: "crops" (crop_len/crop_stride windows, logits
+        # aggregated), "full" (the whole window at once), or "best_on_val": whichever of the two
+        # scores the higher validation macro AUC with the selected checkpoint.
+        "inference": "best_on_val",
         "crop_len": 250,  # test-time crops inside the exported graph; 0 = full window
         "crop_stride": 125,
         "aggregate": "mean",
@@ -106,6 +110,7 @@ CHOICES = {
     ("train", "loss"): {"bce", "bce_plain"},
     ("train", "pos_weight"): {"neg_over_pos", "sqrt_neg_over_pos", "none"},
     ("eval", "aggregate"): {"mean", "max"},
+    ("eval", "inference"): {"crops", "full", "best_on_val"},
     ("eval", "metric"): {"macro_roc_auc"},
     ("eval", "threshold_rule"): {"max_f1_on_val"},
     ("quantize", "calibration_method"): {"minmax", "entropy", "percentile"},

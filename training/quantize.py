@@ -25,6 +25,8 @@ class _Reader:
     """onnxruntime CalibrationDataReader over (ecg, demographics) arrays, a batch at a time."""
 
     def __init__(self, ecg: np.ndarray, demo: np.ndarray, batch_size: int = 32):
+        # equal batches: the histogram calibrators stack per-batch outputs and need one shape
+        batch_size = max(d for d in range(1, batch_size + 1) if len(ecg) % d == 0)
         self.ecg, self.demo, self.bs, self.i = ecg, demo, batch_size, 0
 
     def get_next(self):

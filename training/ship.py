@@ -67,13 +67,23 @@ def ship(run_dir, install: bool = False, command: str | None = None, train_wall_
     torch.set_num_threads(cfg["train"]["num_threads"])
     ev, q = cfg["eval"], cfg["quantize"]
 
-    fp32 = export_onnx(model, run / FILES["fp32"], crop_len=ev["crop_len"] or None, crop_stride=ev["crop_stride"],
+    # configs saved before eval.inference existed behave as "best_on_val"
+    inference = ev.get("inference", "best_on_val")
+    auc_crops, auc_full = ck["val_macro_auc"], ck.get("val_macro_auc_full_window")
+    if inference == "best_on_val":
+        if auc_full is None:
+            raise RuntimeError("eval.inference='best_on_val' needs the full-window validation AUC of the best "
+                               "checkpoint (eval.full_window_every > 0)")
+        inference = "crops" if auc_crops > auc_full else "full"  # a tie goes to the cheaper graph
+    crop_len = (ev["crop_len"] or None) if inference == "crops" else None
+
+    fp32 = export_onnx(model, run / FILES["fp32"], crop_len=crop_len, crop_stride=ev["crop_stride"],
                        aggregate=ev["aggregate"], opset=cfg["export"]["opset"])
 
     ds = load_dataset(cfg, require_native=not allow_non_native)
     demo = ds.demographics(stats)
     rows = ds.split.val[:256]
-    wrapped = CropEnsemble(model, crop_len=ev["crop_len"] or None, stride=ev["crop_stride"], aggregate=ev["aggregate"])
+    wrapped = CropEnsemble(model, crop_len=crop_len, stride=ev["crop_stride"], aggregate=ev["aggregate"])
     x = np.asarray(ds.signals[rows], np.float32)
     parity = float(np.abs(torch_predict(wrapped, torch.from_numpy(x), torch.from_numpy(demo[rows]))
                           - onnx_predict(fp32, x, demo[rows])).max())
@@ -132,9 +142,13 @@ def ship(run_dir, install: bool = False, command: str | None = None, train_wall_
         "preprocessing": {"spec": PREPROCESS_SPEC, "fs_hz": modelcard.MODEL_FS_HZ,
                           "built_by": ck["cache_meta"]["preprocess"], "cache_reader": ck["cache_meta"]["reader"]},
         "architecture": {"backbone": "LightECGNet", "parameters": count_parameters(model), **cfg["model"],
-                         "test_time_crops": {"crop_len": ev["crop_len"], "stride": ev["crop_stride"],
-                                             "n_crops": len(wrapped.starts), "starts": wrapped.starts,
-                                             "aggregate": f"{ev['aggregate']} of crop logits, then sigmoid"}},
+                         "inference": {
+                             "graph": inference, "rule": ev.get("inference", "best_on_val"),
+                             "val_macro_auc_crops_torch": auc_crops, "val_macro_auc_full_window_torch": auc_full,
+                             "crops": ({"crop_len": ev["crop_len"], "stride": ev["crop_stride"],
+                                        "n_crops": len(wrapped.starts), "starts": wrapped.starts,
+                                        "aggregate": f"{ev['aggregate']} of crop logits, then sigmoid"}
+                                       if inference == "crops" else None)}},
         "trained_on": {"data_version": cfg["data"]["data_version"], "label_rule": cfg["data"]["label_rule"],
                        "train_folds": cfg["data"]["train_folds"], "val_folds": cfg["data"]["val_folds"],
                        "test_folds": cfg["data"]["test_folds"], "n_train": int(len(ds.split.train)),
