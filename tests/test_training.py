@@ -110,6 +110,9 @@ def test_tiny_run_end_to_end(cfg, tmp_path):
     for name, info in card["file_info"].items():
         assert info["sha256"] == sha256(run / info["file"]) and info["bytes"] == (run / info["file"]).stat().st_size
     assert all(0.0 <= t <= 1.0 for t in loaded["thresholds"].values())
+    via = loaded["metrics"]["validation_via_classifier"]
+    assert "error" not in via, via
+    assert abs(via["int8_100hz"]["macro_auc"] - v["int8"]["macro_auc"]) < 0.02  # same model, runtime path
     assert (run / "eval" / "report.json").is_file() and (run / "eval" / "roc_int8_validation.png").is_file()
     # the INT8 model follows the FP32 one on real records
     from training.export import onnx_predict

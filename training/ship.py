@@ -187,6 +187,22 @@ def ship(run_dir, install: bool = False, command: str | None = None, train_wall_
     card["ship_minutes"] = round((time.time() - t_start) / 60, 1)
     (run / "model_card.json").write_text(json.dumps(card, indent=2))
     modelcard.load_card(run / "model_card.json")  # the runtime's own check
+
+    # The runtime path end to end on the validation folds: edgecardio.Classifier from raw int16
+    # records (native preprocessing, card demographics), at 100 Hz and at 5x-upsampled 500 Hz.
+    via = {}
+    try:
+        from .evaluate import classifier_auc
+
+        for precision, fs in (("fp32", 100), ("int8", 100), ("int8", 500)):
+            r = classifier_auc(cfg, run, precision, fs_hz=fs)
+            via[f"{precision}_{fs}hz"] = {k: r[k] for k in ("macro_auc", "per_class_auc", "n_records", "backend")}
+    except Exception as e:  # noqa: BLE001 - recorded, never hidden
+        via["error"] = f"{type(e).__name__}: {e}"
+    card["metrics"]["validation_via_classifier"] = via
+    card["ship_minutes"] = round((time.time() - t_start) / 60, 1)
+    (run / "model_card.json").write_text(json.dumps(card, indent=2))
+    modelcard.load_card(run / "model_card.json")
     if install:
         MODELS_DIR.mkdir(parents=True, exist_ok=True)
         for name in files.values():
