@@ -78,7 +78,9 @@ fi
 grep -q '#define SIZEOF_VOID_P 8' "$pyinc/pyconfig.h" || die "$pyinc/pyconfig.h is not a 64-bit pyconfig"
 
 # ------------------------------------------------------------------ ONNX Runtime C API headers
-bash tools/fetch-ort-headers.sh arm64 >/dev/null
+# The C API headers are the same for every architecture: the host's are fetched (asking for :arm64 would
+# need arm64 in the host's apt architectures).
+bash tools/fetch-ort-headers.sh >/dev/null || die "tools/fetch-ort-headers.sh failed"
 ort_inc=${EDGECARDIO_ORT_HEADERS:-$here/build/ort-headers}/include
 [ -f "$ort_inc/onnxruntime_c_api.h" ] || ort_inc=/usr/include/onnxruntime
 
