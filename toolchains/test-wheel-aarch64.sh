@@ -145,11 +145,11 @@ setup_envs() {
   local plats=() p
   for p in 2_36 2_35 2_34 2_31 2_28 2_27 2_26 2_24 2_17; do plats+=(--platform "manylinux_${p}_aarch64"); done
   plats+=(--platform manylinux2014_aarch64)
-  # The smoke set needs only the runtime and pytest (pip under qemu is slow: about 1 min for these, 3 with
-  # the rest); the full suite also scipy (the float64 specification), wfdb (reader cross-checks) and onnx
-  # (the runner tests build small models with it).
-  local reqs="$pins pytest" have
-  [ "$mode" = smoke ] || reqs="$reqs scipy wfdb onnx"
+  # The smoke set needs the runtime, pytest and scipy (parity tests against the float64 specification);
+  # the full suite also wfdb (reader cross-checks) and onnx (the runner tests build small models with it).
+  # pip under qemu is slow: ~1 min for the first set, ~3 min with wfdb's dependencies.
+  local reqs="$pins pytest scipy" have
+  [ "$mode" = smoke ] || reqs="$reqs wfdb onnx"
   mkdir -p "$cache/wheelhouse-aarch64-cp311"
   "$x86/bin/python" -m pip download -q --disable-pip-version-check --only-binary=:all: "${plats[@]}" \
     --python-version 3.11 --implementation cp --abi cp311 -d "$cache/wheelhouse-aarch64-cp311" $reqs || return 1
