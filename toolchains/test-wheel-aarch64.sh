@@ -126,7 +126,8 @@ in_root() {  # CPU COMMAND...
       src=${pair%:*}; [ -d "$src" ] && mount --bind -o ro "$src" "$r/mnt/${pair##*:}" || true
     done
     exec env -i PATH=/opt/v/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 TMPDIR=/tmp \
-      QEMU_CPU="$cpu" EDGECARDIO_PTBXL=/mnt/ptbxl PYTHONDONTWRITEBYTECODE=1 chroot "$r" "$@"
+      QEMU_CPU="$cpu" EDGECARDIO_PTBXL=/mnt/ptbxl EDGECARDIO_REQUIRE_NATIVE_ORT=1 PYTHONDONTWRITEBYTECODE=1 \
+      chroot "$r" "$@"
   ' sh "$root" "$cpu" "$mnt" "$cache/wheelhouse-aarch64-cp311" "$(dirname "$wheel")" "$ptbxl" "$recdir" "$@"
 }
 recdir=$cache/ptbxl-fold9-$records
