@@ -85,6 +85,15 @@ ort_inc=${EDGECARDIO_ORT_HEADERS:-$here/build/ort-headers}/include
 [ -f "$ort_inc/onnxruntime_c_api.h" ] || ort_inc=/usr/include/onnxruntime
 
 # ------------------------------------------------------------------ build
+# CMake reads the toolchain file only when it first configures a build tree: start a fresh tree when the
+# file (its path or contents) changed since.
+stamp="$toolchain $(sha256sum < "$toolchain" | cut -c1-16)"
+if [ -d "$work/cmake" ] && [ "$(cat "$work/cmake/.edgecardio-toolchain" 2>/dev/null)" != "$stamp" ]; then
+  log "toolchain changed: fresh CMake build tree"
+  rm -rf "$work/cmake"
+fi
+mkdir -p "$work/cmake" && echo "$stamp" > "$work/cmake/.edgecardio-toolchain"
+
 suffix=.cpython-311-aarch64-linux-gnu.so
 raw=$work/raw-wheel
 rm -rf "$raw"

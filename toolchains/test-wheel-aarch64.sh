@@ -171,8 +171,10 @@ setup_envs() {
 stage_name="environments (wheelhouse, aarch64 venv, x86_64 reference build)"
 stage setup_envs || die "setting up the Python environments failed"
 log "installing $(basename "$wheel") in the rootfs"
-in_root cortex-a76 /opt/v/bin/pip install -q --disable-pip-version-check --no-index --no-deps --force-reinstall \
-  "/mnt/dist/$(basename "$wheel")" || die "pip install of the wheel failed in the rootfs"
+# pip check: the wheel's own requirements (numpy, onnxruntime) are met by PyPI's aarch64 wheels, as on a Pi.
+in_root cortex-a76 /bin/sh -c "/opt/v/bin/pip install -q --disable-pip-version-check --no-index --no-deps --force-reinstall \
+  '/mnt/dist/$(basename "$wheel")' && /opt/v/bin/pip check --disable-pip-version-check" \
+  || die "pip install of the wheel (or pip check) failed in the rootfs"
 
 # The source tree's tests (and what they read) go in fresh each run; the package comes from the wheel.
 rm -rf "$root/opt/edgecardio-src" && mkdir -p "$root/opt/edgecardio-src"
