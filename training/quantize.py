@@ -109,6 +109,29 @@ def time_model(path, n: int = 200, threads: int = 1, batch: int = 1, seed: int =
             "threads": threads, "batch": batch}
 
 
+def time_models(paths: dict, n: int = 300, threads: int = 1, batch: int = 1, seed: int = 0) -> dict:
+    """Latency (ms) of several ONNX models measured round-robin, one call of each in turn, so
+    that load from other processes on a shared machine hits every model alike."""
+    from .export import onnx_session
+
+    sessions = {name: onnx_session(p, threads=threads) for name, p in paths.items()}
+    rng = np.random.default_rng(seed)
+    feed = {modelcard.INPUT_ECG: rng.standard_normal((batch, 12, 1000)).astype(np.float32),
+            modelcard.INPUT_DEMOGRAPHICS: rng.standard_normal((batch, 8)).astype(np.float32)}
+    for s in sessions.values():
+        for _ in range(20):
+            s.run(None, feed)
+    ts = {name: [] for name in sessions}
+    for _ in range(n):
+        for name, s in sessions.items():
+            t = time.perf_counter()
+            s.run(None, feed)
+            ts[name].append((time.perf_counter() - t) * 1e3)
+    return {name: {"median_ms": float(np.median(v)), "p10_ms": float(np.percentile(v, 10)),
+                   "p90_ms": float(np.percentile(v, 90)), "runs": n, "threads": threads, "batch": batch}
+            for name, v in ts.items()}
+
+
 def calibration_set(ds, stats, qcfg: dict, seed: int):
     rows = np.flatnonzero(np.isin(ds.folds, qcfg["calibration_folds"]))
     rng = np.random.default_rng(seed)
