@@ -90,3 +90,34 @@ def test_crop_ensemble_matches_manual_crops(model, rng):
     with torch.no_grad():
         manual = torch.stack([model(x[:, :, s:s + 250], d) for s in range(0, 751, 125)], 1).mean(1)
         torch.testing.assert_close(w(x, d), torch.sigmoid(manual), atol=1e-6, rtol=0)
+
+
+def test_shipped_model_matches_its_card():
+    """The files in python/edgecardio/models are the ones the card describes (sizes, SHA-256),
+    within the parameter budget, and the INT8 one is static QDQ with signed int8 tensors."""
+    import hashlib
+    import json
+
+    from training.config import REPO
+
+    d = REPO / "python" / "edgecardio" / "models"
+    card = mc.load_card(d / "model_card.json")
+    if card.get("placeholder"):
+        pytest.skip("the packaged model is the untrained placeholder")
+    for name, info in card["file_info"].items():
+        if not info["shipped"]:
+            assert not (d / info["file"]).exists()
+            continue
+        data = (d / info["file"]).read_bytes()
+        assert len(data) == info["bytes"] and hashlib.sha256(data).hexdigest() == info["sha256"]
+    assert set(card["files"]) >= {"fp32", "int8"} and card["default"] == "int8"
+    assert card["architecture"]["parameters"] <= 300_000
+    assert card["preprocessing"]["built_by"]["path"] == "native"
+    assert card["trained_on"]["val_folds"] == [9] and card["trained_on"]["train_folds"] == list(range(1, 9))
+    q = onnx.load(str(d / card["files"]["int8"]))
+    ops = {n.op_type for n in q.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    zp = {i.data_type for i in q.graph.initializer if i.name.endswith("_zero_point")}
+    assert zp <= {onnx.TensorProto.INT8, onnx.TensorProto.INT32}  # int8 tensors, int32 biases
+    assert onnx.TensorProto.INT8 in zp and onnx.TensorProto.UINT8 not in zp
+    json.dumps(card)  # plain JSON all the way down
