@@ -42,8 +42,10 @@ class _Reader:
 
 
 def quantize_int8(fp32_path, out_path, calib_ecg: np.ndarray, calib_demo: np.ndarray, *,
-                  method: str = "minmax", per_channel: bool = True, min_records: int = MIN_CALIBRATION_RECORDS) -> Path:
-    """Static QDQ INT8 (int8 activations and weights, per-channel weights) of ``fp32_path``."""
+                  method: str = "minmax", per_channel: bool = True, activation_type: str = "int8",
+                  min_records: int = MIN_CALIBRATION_RECORDS) -> Path:
+    """Static QDQ INT8 of ``fp32_path``: signed int8 weights (per channel if ``per_channel``) and
+    ``activation_type`` ("int8" or "uint8", asymmetric) activations."""
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -53,13 +55,16 @@ def quantize_int8(fp32_path, out_path, calib_ecg: np.ndarray, calib_demo: np.nda
                "percentile": CalibrationMethod.Percentile}
     if method not in methods:
         raise ValueError(f"calibration method {method!r} is not one of {sorted(methods)}")
+    act_types = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
+    if activation_type not in act_types:
+        raise ValueError(f"activation type {activation_type!r} is not one of {sorted(act_types)}")
     out_path = Path(out_path)
     with tempfile.TemporaryDirectory() as td:
         pre = Path(td) / "pre.onnx"
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
         quantize_static(str(pre), str(out_path), _Reader(calib_ecg, calib_demo),
                         quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        activation_type=act_types[activation_type], weight_type=QuantType.QInt8,
                         calibrate_method=methods[method],
                         extra_options={"CalibTensorRangeSymmetric": False, "CalibMovingAverage": False})
     _check_contract(out_path)

@@ -78,7 +78,8 @@ def ship(run_dir, install: bool = False, command: str | None = None, train_wall_
         if auc_full is None:
             raise RuntimeError("eval.inference='best_on_val' needs the full-window validation AUC of the best "
                                "checkpoint (eval.full_window_every > 0)")
-        inference = "crops" if auc_crops > auc_full else "full"  # a tie goes to the cheaper graph
+        # the crop ensemble costs ~1.75x the compute: it must win by more than crops_min_gain
+        inference = "crops" if auc_crops > auc_full + ev.get("crops_min_gain", 0.0) else "full"
     crop_len = (ev["crop_len"] or None) if inference == "crops" else None
 
     fp32 = export_onnx(model, run / FILES["fp32"], crop_len=crop_len, crop_stride=ev["crop_stride"],
@@ -97,7 +98,7 @@ def ship(run_dir, install: bool = False, command: str | None = None, train_wall_
     cx, cd, cids = calibration_set(ds, stats, q, cfg["seed"])
     kw = {} if min_calibration_records is None else {"min_records": min_calibration_records}
     int8 = quantize_int8(fp32, run / FILES["int8"], cx, cd, method=q["calibration_method"],
-                         per_channel=q["per_channel"], **kw)
+                         per_channel=q["per_channel"], activation_type=q["activation_type"], **kw)
     fp16 = convert_fp16(fp32, run / "lightecgnet_fp16.onnx")
 
     variants = {"fp32": fp32, "int8": int8, "fp16": fp16}
@@ -149,6 +150,7 @@ def ship(run_dir, install: bool = False, command: str | None = None, train_wall_
         "architecture": {"backbone": "LightECGNet", "parameters": count_parameters(model), **cfg["model"],
                          "inference": {
                              "graph": inference, "rule": ev.get("inference", "best_on_val"),
+                             "crops_min_gain": ev.get("crops_min_gain", 0.0),
                              "val_macro_auc_crops_torch": auc_crops, "val_macro_auc_full_window_torch": auc_full,
                              "crops": ({"crop_len": ev["crop_len"], "stride": ev["crop_stride"],
                                         "n_crops": len(wrapped.starts), "starts": wrapped.starts,
@@ -173,7 +175,7 @@ def ship(run_dir, install: bool = False, command: str | None = None, train_wall_
             "pytorch_vs_onnxruntime_max_abs_diff": parity,
             "history": history["history"],
         },
-        "quantization": {"format": "QDQ", "activations": "int8 (asymmetric)", "weights": "int8 per-channel",
+        "quantization": {"format": "QDQ", "activations": f"{q['activation_type']} (asymmetric)", "weights": "int8 per-channel",
                          "calibration_method": q["calibration_method"], "calibration_records": int(len(cx)),
                          "calibration_folds": q["calibration_folds"],
                          "calibration_ecg_ids_sha256": hashlib.sha256(cids.tobytes()).hexdigest()},
