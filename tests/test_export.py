@@ -94,7 +94,8 @@ def test_crop_ensemble_matches_manual_crops(model, rng):
 
 def test_shipped_model_matches_its_card():
     """The files in python/edgecardio/models are the ones the card describes (sizes, SHA-256),
-    within the parameter budget, and the INT8 one is static QDQ with signed int8 tensors."""
+    within the parameter budget, and the INT8 one is static QDQ with per-channel signed int8 weights and the activation type
+    the card states."""
     import hashlib
     import json
 
@@ -117,7 +118,19 @@ def test_shipped_model_matches_its_card():
     q = onnx.load(str(d / card["files"]["int8"]))
     ops = {n.op_type for n in q.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
-    zp = {i.data_type for i in q.graph.initializer if i.name.endswith("_zero_point")}
-    assert zp <= {onnx.TensorProto.INT8, onnx.TensorProto.INT32}  # int8 tensors, int32 biases
-    assert onnx.TensorProto.INT8 in zp and onnx.TensorProto.UINT8 not in zp
+    inits = {i.name: i for i in q.graph.initializer}
+    weight_zp, act_zp = set(), set()
+    for n in q.graph.node:
+        if n.op_type != "DequantizeLinear" or len(n.input) < 3 or n.input[2] not in inits:
+            continue
+        zp = inits[n.input[2]]
+        if n.input[0] in inits:  # a constant: weights (signed int8, per channel) or biases (int32)
+            weight_zp.add(zp.data_type)
+            if zp.data_type == onnx.TensorProto.INT8 and len(inits[n.input[0]].dims) == 3:  # Conv kernels
+                assert len(zp.dims) == 1 and zp.dims[0] == inits[n.input[0]].dims[0], n.name
+        else:
+            act_zp.add(zp.data_type)
+    assert onnx.TensorProto.INT8 in weight_zp and weight_zp <= {onnx.TensorProto.INT8, onnx.TensorProto.INT32}
+    act = card["quantization"]["activations"].split()[0]
+    assert act_zp == {{"int8": onnx.TensorProto.INT8, "uint8": onnx.TensorProto.UINT8}[act]}
     json.dumps(card)  # plain JSON all the way down
