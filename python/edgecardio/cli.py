@@ -326,9 +326,7 @@ def cmd_info(a) -> int:
         "thresholds": clf.thresholds,
         "input_fs_hz": card.get("fs_hz", mc.MODEL_FS_HZ),
     }
-    for key in ("metrics", "trained_on", "version", "created"):
-        if key in card:
-            info["model"][key] = card[key]
+    info["model"].update(_card_summary(card, clf.precision))
     if a.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -340,6 +338,34 @@ def cmd_info(a) -> int:
         else:
             print(f"{key}: {value}")
     return 0
+
+
+def _card_summary(card: dict, precision: str) -> dict:
+    """The model card's headline facts (the whole card, with the training history, is
+    ``Classifier.model_card`` or ``model_card.json`` beside the model)."""
+    out = {k: card[k] for k in ("version", "created") if k in card}
+    val = card.get("metrics", {}).get("validation", {})
+    for name in ("fp32", "int8"):
+        m = val.get(name)
+        if isinstance(m, dict) and "macro_auc" in m:
+            lo, hi = m.get("macro_auc_ci90", (None, None))
+            ci = f" (90% CI {lo:.4f}-{hi:.4f})" if lo is not None else ""
+            out[f"val_macro_auc_{name}"] = f"{m['macro_auc']:.4f}{ci} on folds {val.get('folds')}"
+    m = val.get(precision)
+    if isinstance(m, dict) and "per_class_auc" in m:
+        out["val_per_class_auc"] = {c: round(v, 4) for c, v in m["per_class_auc"].items()}
+    arch = card.get("architecture", {})
+    if arch:
+        out["parameters"] = arch.get("parameters")
+        out["graph"] = arch.get("inference", {}).get("graph")
+    if "quantization" in card:
+        q = card["quantization"]
+        out["quantization"] = f"{q.get('format')}: weights {q.get('weights')}, activations {q.get('activations')}"
+    if "trained_on" in card:
+        t = card["trained_on"]
+        out["trained_on"] = (f"{t.get('data_version')}, folds {t.get('train_folds')} "
+                             f"({t.get('n_train')} records), selected on {t.get('val_folds')}")
+    return out
 
 
 # ---------------------------------------------------------------- argument parsing
