@@ -12,8 +12,9 @@ seed 0), demographics given. Paths:
   ``InferenceSession.run`` from Python.
 * ``naive``: what a user would write without this package: counts / gain, the float64 scipy
   specification (``edgecardio.reference``), ``InferenceSession.run`` (same model file, same threads).
-* ``torch``: the scipy specification, then LightECGNet in PyTorch eager (fp32 only; the placeholder
-  architecture and its crop ensemble, so the compute is the shipped graph's).
+* ``torch``: the scipy specification, then LightECGNet in PyTorch eager (fp32 only): the packaged
+  card's architecture and graph (full window or crop ensemble) with fixed-seed weights, so the
+  compute is the shipped graph's.
 
 Speed is measured here, never asserted. ``test_native_vs_naive`` records the single-thread speedup
 (the issue's target: >= 2.5x) in the JSON's extra_info.
@@ -80,17 +81,32 @@ def naive_predict_fn(precision, threads):
     return predict
 
 
-def torch_predict_fn(threads):
+def torch_model():
+    """LightECGNet in PyTorch eager with the packaged card's architecture and graph (weights are
+    fixed-seed: the compute, not the values, is what is timed)."""
     torch = pytest.importorskip("torch")
     try:
-        from training.export import placeholder_model
-        from training.model import CropEnsemble
+        from training.model import CropEnsemble, LightECGNet, ModelConfig
     except ImportError as e:
         pytest.skip(f"training package not importable: {e}")
+    arch = mc.load_card(MODELS_DIR / "model_card.json").get("architecture", {})
+    fields = set(ModelConfig.__dataclass_fields__)
+    torch.manual_seed(0)
+    backbone = LightECGNet(ModelConfig(**{k: v for k, v in arch.items() if k in fields}))
+    crops = (arch.get("inference") or {}).get("crops")
+    if crops:
+        return CropEnsemble(backbone, crop_len=crops["crop_len"], stride=crops["stride"]).eval()
+    if (arch.get("inference") or {}).get("graph") == "full":
+        return CropEnsemble(backbone, crop_len=None).eval()
+    return CropEnsemble(backbone).eval()  # cards from before the graph choice: the crop ensemble
+
+
+def torch_predict_fn(threads):
+    torch = pytest.importorskip("torch")
     from edgecardio import reference
 
     torch.set_num_threads(threads)
-    model = CropEnsemble(placeholder_model(0)).eval()
+    model = torch_model()
     card = mc.load_card(MODELS_DIR / "model_card.json")
     stats = card["demographics"]["stats"]
 
@@ -165,11 +181,8 @@ def test_stage_inference(benchmark, rng, impl, precision, threads):
         if precision != "fp32":
             pytest.skip("PyTorch eager runs the fp32 model only")
         torch = pytest.importorskip("torch")
-        from training.export import placeholder_model
-        from training.model import CropEnsemble
-
         torch.set_num_threads(threads)
-        model = CropEnsemble(placeholder_model(0)).eval()
+        model = torch_model()
         te, td = torch.from_numpy(ecg), torch.from_numpy(demo)
 
         def fn():
