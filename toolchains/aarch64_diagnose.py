@@ -99,7 +99,8 @@ def run(records_dir, out_path, limit=None):
     from edgecardio import wfdb_io
     from edgecardio.classifier import Classifier, PRECISIONS
 
-    rows = list(csv.DictReader(open(os.path.join(records_dir, "ptbxl_database.csv"), newline="")))
+    with open(os.path.join(records_dir, "ptbxl_database.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
     if limit:
         rows = rows[:limit]
     backends = ["native", "onnxruntime"] if edgecardio.HAS_NATIVE_ORT else ["onnxruntime"]
@@ -143,6 +144,11 @@ def run(records_dir, out_path, limit=None):
           f"{platform.machine()} {out['cpu_features'] or ''}, {out['seconds']} s -> {out_path}")
 
 
+def _load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
 def _diff(a, b, ids, classes, key_a, key_b):
     pa = np.array([a["records"][i]["probabilities"][key_a] for i in ids])
     pb = np.array([b["records"][i]["probabilities"][key_b] for i in ids])
@@ -157,7 +163,7 @@ def _diff(a, b, ids, classes, key_a, key_b):
 
 
 def compare(a_path, b_path, atol):
-    a, b = json.load(open(a_path)), json.load(open(b_path))
+    a, b = _load(a_path), _load(b_path)
     classes = a["classes"]
     ids = sorted(set(a["records"]) & set(b["records"]), key=int)
     if not ids or set(a["records"]) != set(b["records"]):
