@@ -10,8 +10,9 @@ the onnxruntime Python API; int8 also without ONNX Runtime's fused int8 kernels,
 probabilities; and the SHA-256 and values of the native
 preprocessing output, which is integer arithmetic and must be the same bits on every CPU.
 ``compare`` prints the largest probability differences and any label that flips, and exits 1 when a
-probability differs by more than ``--atol`` (int8: from the reference's unfused int8 run) or the
-preprocessing output differs at all.
+probability differs by more than ``--atol`` (int8, against the reference's unfused int8 run: by more than
+2 output quanta or on more than 1% of the probabilities, see INT8_ATOL) or the preprocessing output
+differs at all.
 
 Standard library + numpy + edgecardio only: it runs inside the emulated aarch64 userland.
 """
@@ -65,7 +66,8 @@ def demographics_of(row):
 #: Backend name of the int8 model run by the onnxruntime Python API at ORT_ENABLE_BASIC: the QDQ graph is
 #: executed as written (DequantizeLinear -> float Conv/Gemm -> QuantizeLinear), without the int8 kernels
 #: (QLinearConv, QGemm) that ORT_ENABLE_EXTENDED fuses it into. Those kernels are exact integer arithmetic
-#: on aarch64 (the unfused run gives the same bits there), but on x86_64 CPUs without VNNI, MLAS computes
+#: on aarch64 (the unfused run gives the same probabilities there, but for a rare requantization that rounds
+#: the other way: 1 of 500 on 100 PTB-XL records), but on x86_64 CPUs without VNNI, MLAS computes
 #: u8 x s8 products with VPMADDUBSW, which adds pairs of products into saturating int16 lanes: outputs of
 #: channels with large weights differ (ONNX Runtime documents this as the reason for reduce_range on
 #: non-VNNI x86). Seen on a 2-core AVX2 x86_64 (no VNNI) with ORT 1.32: fused int8 differs from unfused by
@@ -159,12 +161,21 @@ def _diff(a, b, ids, classes, key_a, key_b):
     flips = [(ids[r], classes[c], pa[r, c], pb[r, c]) for r, c in zip(*np.nonzero((pa >= thr) != (pb >= thr)))]
     worst = np.unravel_index(np.argmax(d), d.shape)
     per_class = ", ".join(f"{c} {d[:, j].max():.2e}" for j, c in enumerate(classes))
-    text = (f"max |dp| {d.max():.3e} (record {ids[worst[0]]} {classes[worst[1]]}), exact {np.mean(d == 0):.0%}; "
+    text = (f"max |dp| {d.max():.3e} (record {ids[worst[0]]} {classes[worst[1]]}), exact {np.mean(d == 0):.1%}; "
             f"per class: {per_class}; label flips: {len(flips)}")
-    return d.max(), flips, text
+    return d.max(), flips, text, float(np.mean(d > 0))
 
 
-def compare(a_path, b_path, atol):
+#: The int8 model's probabilities leave through QuantizeLinear -> DequantizeLinear: they are multiples of
+#: one output quantum (1/255 for sigmoid outputs in [0, 1]), so two correct int8 runs either agree exactly
+#: or differ by whole quanta where an intermediate requantization rounds the other way (a float Conv in
+#: a different summation order, a kernel that requantizes in fixed point). 1e-3 would demand bit-identical
+#: int8 kernels; int8 is instead held to at most 2 quanta on at most 1% of the probabilities.
+INT8_ATOL = 2 / 255 + 1e-6
+INT8_MAX_DIFFERING = 0.01
+
+
+def compare(a_path, b_path, atol, int8_atol=INT8_ATOL, int8_max_differing=INT8_MAX_DIFFERING):
     a, b = _load(a_path), _load(b_path)
     classes = a["classes"]
     ids = sorted(set(a["records"]) & set(b["records"]), key=int)
@@ -172,7 +183,8 @@ def compare(a_path, b_path, atol):
         print(f"error: the runs cover different records ({len(a['records'])} vs {len(b['records'])})")
         return 1
     print(f"{len(ids)} records: {a['machine']} (engine {a['engine']}, ORT {a['ort_version']}) vs "
-          f"{b['machine']} (engine {b['engine']}, ORT {b['ort_version']}, {b['cpu_features']}); gate |dp| <= {atol:g}")
+          f"{b['machine']} (engine {b['engine']}, ORT {b['ort_version']}, {b['cpu_features']}); gate |dp| <= {atol:g}, "
+          f"int8: |dp| <= {int8_atol:.4g} ({int8_atol * 255:.0f} quanta of 1/255) on <= {int8_max_differing:.0%}")
     bad = 0
     thr = a["thresholds"]
     keys_a, keys_b = a["records"][ids[0]]["probabilities"], b["records"][ids[0]]["probabilities"]
@@ -188,26 +200,32 @@ def compare(a_path, b_path, atol):
             continue
         # int8 on aarch64 is gated against the x86_64 int8 reference without fused int8 kernels (see UNFUSED).
         gate_key = ref_int8 if key.startswith("int8/") and ref_int8 else key
-        dmax, flips, text = _diff(a, b, ids, classes, gate_key, key)
-        status = "ok" if dmax <= atol else "FAIL"
+        dmax, flips, text, frac = _diff(a, b, ids, classes, gate_key, key)
+        if key.startswith("int8/"):
+            ok = dmax <= int8_atol and frac <= int8_max_differing
+            text += f"; {frac:.2%} differ"
+        else:
+            ok = dmax <= atol
+        status = "ok" if ok else "FAIL"
         label = key if gate_key == key else f"{key} vs x86_64 {gate_key}"
         print(f"  {label:42s} {text} [{status}]")
         for f in flips[:5]:
             print(f"      flip: record {f[0]} {f[1]} {f[2]:.6f} vs {f[3]:.6f} (threshold {thr[f[1]]:.4f})")
-        bad += dmax > atol
+        bad += not ok
         if gate_key != key:
-            dmax2, flips2, text2 = _diff(a, b, ids, classes, key, key)
-            note = "" if dmax2 <= atol else " [not gated: x86_64's fused int8 kernels, see below]"
+            dmax2, flips2, text2, frac2 = _diff(a, b, ids, classes, key, key)
+            note = "" if dmax2 <= int8_atol else " [not gated: x86_64's fused int8 kernels, see below]"
+            text2 += f"; {frac2:.2%} differ"
             print(f"  {key + ' vs x86_64 ' + key:42s} {text2}{note}")
             for f in flips2[:5]:
                 print(f"      flip: record {f[0]} {f[1]} {f[2]:.6f} (x86_64) vs {f[3]:.6f} (threshold {thr[f[1]]:.4f})")
     if ref_int8 and "int8/onnxruntime" in keys_a:
-        dmax, flips, text = _diff(a, a, ids, classes, ref_int8, "int8/onnxruntime")
-        print(f"  x86_64 alone: int8 fused vs unfused: {text}")
-        if dmax > atol:
+        dmax, flips, text, frac = _diff(a, a, ids, classes, ref_int8, "int8/onnxruntime")
+        print(f"  {a['machine']} alone: int8 fused vs unfused: {text}; {frac:.2%} differ")
+        if dmax > int8_atol:
             print("      x86_64's fused int8 kernels (QLinearConv/QGemm: u8 x s8 pairs summed in saturating int16 "
                   "lanes on CPUs without VNNI) differ from exact int8 arithmetic, which aarch64 and the unfused "
-                  "graph agree on (session option session.x64quantprecision=1 removes it)")
+                  "graph agree on up to single roundings (session option session.x64quantprecision=1 removes it)")
     for name, run in ((a_path, a), (b_path, b)):
         split = [i for i in ids if run["records"][i].get("preprocess_engines_agree") is False]
         if split:
@@ -238,11 +256,13 @@ def main(argv=None):
     c.add_argument("reference")
     c.add_argument("other")
     c.add_argument("--atol", type=float, default=1e-3)
+    c.add_argument("--int8-atol", type=float, default=INT8_ATOL)
+    c.add_argument("--int8-max-differing", type=float, default=INT8_MAX_DIFFERING)
     a = ap.parse_args(argv)
     if a.cmd == "run":
         run(a.records_dir, a.out, a.limit)
         return 0
-    return compare(a.reference, a.other, a.atol)
+    return compare(a.reference, a.other, a.atol, a.int8_atol, a.int8_max_differing)
 
 
 if __name__ == "__main__":
