@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
     --pi4) cpus=cortex-a72 ;;
     --pi5) cpus=cortex-a76 ;;
     --pytest-args) pytest_extra=$2; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "test-wheel-aarch64: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
