@@ -291,6 +291,8 @@ def test_rss_growth_10000_predictions_tiny_model(tmp_path, records):
 
 @pytest.mark.slow
 def test_rss_growth_10000_predictions_packaged_model(clf, records):
+    # ONNX Runtime and glibc grow once (~0.7 MiB within the first ~13,000 calls of the shipped
+    # model on x86_64), then not at all: measure after that, so a real leak is what fails
     x, fs = records[0]
-    growth = _rss_growth(clf, x, fs, 10_000, warmup=3000)
+    growth = _rss_growth(clf, x, fs, 10_000, warmup=15_000)
     assert growth < 1 << 20, f"RSS grew by {growth / 1024:.0f} KiB"
