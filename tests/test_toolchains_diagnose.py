@@ -1,7 +1,8 @@
 """toolchains/aarch64_diagnose.py compare: what fails the x86_64 vs aarch64 comparison, and what is only reported.
 
 Synthetic run files, no emulation: the gate is |dp| <= atol for every backend, int8 against the x86_64
-run's unfused int8 reference (x86_64's own fused int8 kernels may saturate; aarch64's do not) within
+run's int8 reference with session.x64quantprecision=1 (x86_64's default int8 kernels saturate on CPUs
+without VNNI; aarch64's do not) within
 2 output quanta on at most 1% of the probabilities, and bit-identical preprocessing.
 """
 import copy
@@ -16,7 +17,7 @@ sys.path.insert(0, str(REPO / "toolchains"))
 import aarch64_diagnose as diag  # noqa: E402
 
 CLASSES = ["NORM", "MI", "STTC", "CD", "HYP"]
-UNF = f"int8/{diag.UNFUSED}"
+REF = f"int8/{diag.INT8_REFERENCE}"
 
 
 def _run(machine, probs, sha="aa"):
@@ -40,12 +41,12 @@ EXACT = [[0.1, 0.2, 0.3, 0.4, 0.45], [0.9, 0.1, 0.1, 0.6, 0.2]]
 SATURATED = [[0.1, 0.2, 0.3, 0.42, 0.47], [0.9, 0.1, 0.1, 0.6, 0.22]]  # CD/HYP off by ~2e-2, as on AVX2 x86_64
 
 
-def test_int8_gated_against_unfused_reference(tmp_path, capsys):
-    x86 = _run("x86_64", {"int8/native": SATURATED, "int8/onnxruntime": SATURATED, UNF: EXACT, "fp32/native": EXACT})
-    arm = _run("aarch64", {"int8/native": EXACT, "int8/onnxruntime": EXACT, UNF: EXACT, "fp32/native": EXACT})
+def test_int8_gated_against_x64quantprecision_reference(tmp_path, capsys):
+    x86 = _run("x86_64", {"int8/native": SATURATED, "int8/onnxruntime": SATURATED, REF: EXACT, "fp32/native": EXACT})
+    arm = _run("aarch64", {"int8/native": EXACT, "int8/onnxruntime": EXACT, REF: EXACT, "fp32/native": EXACT})
     rc, out = _compare(tmp_path, x86, arm, capsys)
     assert rc == 0, out
-    assert "not gated" in out and "fused vs unfused" in out
+    assert "not gated" in out and "x64quantprecision=1" in out
 
 
 def test_int8_rare_requantization_rounding_is_tolerated(tmp_path, capsys):
@@ -56,19 +57,19 @@ def test_int8_rare_requantization_rounding_is_tolerated(tmp_path, capsys):
         arm = copy.deepcopy(ref)
         for (r, c), dp in change.items():
             arm[r][c] += dp
-        rc, out = _compare(tmp_path, _run("x86_64", {UNF: ref}), _run("aarch64", {UNF: arm}), capsys)
+        rc, out = _compare(tmp_path, _run("x86_64", {REF: ref}), _run("aarch64", {REF: arm}), capsys)
         assert rc == (0 if ok else 1), (change, out)
 
 
 def test_int8_beyond_tolerance_of_the_reference_fails(tmp_path, capsys):
-    x86 = _run("x86_64", {"int8/native": EXACT, UNF: EXACT})
-    arm = _run("aarch64", {"int8/native": SATURATED, UNF: EXACT})
+    x86 = _run("x86_64", {"int8/native": EXACT, REF: EXACT})
+    arm = _run("aarch64", {"int8/native": SATURATED, REF: EXACT})
     rc, out = _compare(tmp_path, x86, arm, capsys)
     assert rc == 1 and "FAIL" in out
 
 
-def test_without_unfused_reference_int8_is_gated_directly(tmp_path, capsys):
-    # Runs made before the unfused reference existed: plain key-by-key comparison.
+def test_without_int8_reference_int8_is_gated_directly(tmp_path, capsys):
+    # Runs without the int8 reference: plain key-by-key comparison.
     rc, _ = _compare(tmp_path, _run("x86_64", {"int8/native": SATURATED}), _run("aarch64", {"int8/native": EXACT}),
                      capsys)
     assert rc == 1
