@@ -43,9 +43,12 @@ class _Reader:
 
 def quantize_int8(fp32_path, out_path, calib_ecg: np.ndarray, calib_demo: np.ndarray, *,
                   method: str = "minmax", per_channel: bool = True, activation_type: str = "int8",
-                  min_records: int = MIN_CALIBRATION_RECORDS) -> Path:
+                  float_head: bool = True, min_records: int = MIN_CALIBRATION_RECORDS) -> Path:
     """Static QDQ INT8 of ``fp32_path``: signed int8 weights (per channel if ``per_channel``) and
-    ``activation_type`` ("int8" or "uint8", asymmetric) activations."""
+    ``activation_type`` ("int8" or "uint8", asymmetric) activations. With ``float_head`` the
+    classifier head (the last Gemm/MatMul and everything after it up to the output) stays float,
+    so logits and probabilities are not rounded to 256 levels (a probability step of 1/255 would
+    tie records and coarsen the thresholds; the head is 0.1 % of the compute)."""
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -62,13 +65,33 @@ def quantize_int8(fp32_path, out_path, calib_ecg: np.ndarray, calib_demo: np.nda
     with tempfile.TemporaryDirectory() as td:
         pre = Path(td) / "pre.onnx"
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        exclude = head_nodes(pre) if float_head else []
         quantize_static(str(pre), str(out_path), _Reader(calib_ecg, calib_demo),
                         quant_format=QuantFormat.QDQ, per_channel=per_channel,
                         activation_type=act_types[activation_type], weight_type=QuantType.QInt8,
-                        calibrate_method=methods[method],
+                        calibrate_method=methods[method], nodes_to_exclude=exclude,
                         extra_options={"CalibTensorRangeSymmetric": False, "CalibMovingAverage": False})
     _check_contract(out_path)
     return out_path
+
+
+def head_nodes(path) -> list[str]:
+    """Names of the nodes from the last Gemm/MatMul to the graph outputs."""
+    import onnx
+
+    g = onnx.load(str(path)).graph
+    producer = {o: n for n in g.node for o in n.output}
+    names, todo = [], [o.name for o in g.output]
+    while todo:
+        n = producer.get(todo.pop())
+        if n is None or n.name in names:
+            continue
+        names.append(n.name)
+        if n.op_type not in ("Gemm", "MatMul"):
+            todo.extend(i for i in n.input if i in producer)
+    if not any(producer[o].op_type in ("Gemm", "MatMul") for o in producer if producer[o].name in names):
+        raise RuntimeError(f"{path}: no Gemm/MatMul head before the outputs")
+    return names
 
 
 def convert_fp16(fp32_path, out_path) -> Path:

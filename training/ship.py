@@ -98,7 +98,8 @@ def ship(run_dir, install: bool = False, command: str | None = None, train_wall_
     cx, cd, cids = calibration_set(ds, stats, q, cfg["seed"])
     kw = {} if min_calibration_records is None else {"min_records": min_calibration_records}
     int8 = quantize_int8(fp32, run / FILES["int8"], cx, cd, method=q["calibration_method"],
-                         per_channel=q["per_channel"], activation_type=q["activation_type"], **kw)
+                         per_channel=q["per_channel"], activation_type=q["activation_type"],
+                         float_head=q.get("float_head", True), **kw)
     fp16 = convert_fp16(fp32, run / "lightecgnet_fp16.onnx")
 
     variants = {"fp32": fp32, "int8": int8, "fp16": fp16}
@@ -176,6 +177,7 @@ def ship(run_dir, install: bool = False, command: str | None = None, train_wall_
             "history": history["history"],
         },
         "quantization": {"format": "QDQ", "activations": f"{q['activation_type']} (asymmetric)", "weights": "int8 per-channel",
+                         "float_head": q.get("float_head", True),
                          "calibration_method": q["calibration_method"], "calibration_records": int(len(cx)),
                          "calibration_folds": q["calibration_folds"],
                          "calibration_ecg_ids_sha256": hashlib.sha256(cids.tobytes()).hexdigest()},
