@@ -133,4 +133,7 @@ def test_shipped_model_matches_its_card():
     assert onnx.TensorProto.INT8 in weight_zp and weight_zp <= {onnx.TensorProto.INT8, onnx.TensorProto.INT32}
     act = card["quantization"]["activations"].split()[0]
     assert act_zp == {{"int8": onnx.TensorProto.INT8, "uint8": onnx.TensorProto.UINT8}[act]}
+    if card["quantization"].get("float_head"):  # probabilities straight from a float sigmoid
+        producer = {o: n for n in q.graph.node for o in n.output}
+        assert producer[mc.OUTPUT_PROBABILITIES].op_type == "Sigmoid"
     json.dumps(card)  # plain JSON all the way down
