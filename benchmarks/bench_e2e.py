@@ -57,10 +57,9 @@ def classifier(backend, precision, threads):
 def session(precision, threads):
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    from edgecardio.classifier import ort_session_options
+
+    so = ort_session_options(threads)  # the package's settings, so every path computes the same numbers
     return ort.InferenceSession(str(MODELS_DIR / f"lightecgnet_{precision}.onnx"), so,
                                 providers=["CPUExecutionProvider"])
 

@@ -296,3 +296,23 @@ def test_rss_growth_10000_predictions_packaged_model(clf, records):
     x, fs = records[0]
     growth = _rss_growth(clf, x, fs, 10_000, warmup=15_000)
     assert growth < 1 << 20, f"RSS grew by {growth / 1024:.0f} KiB"
+
+
+@pytest.mark.skipif(not edgecardio.HAS_NATIVE_ORT, reason="built without the native ORT runner")
+def test_native_runner_uses_exact_int8_arithmetic(clf, records):
+    """The C API runner sets the package's session configuration (ORT_SESSION_CONFIG) itself: on
+    x86-64 its INT8 results equal a Python session with ``session.x64quantprecision=1`` (the
+    arithmetic aarch64 does), not ONNX Runtime's default saturating u8s8 kernels."""
+    import onnxruntime as ort
+
+    from edgecardio.classifier import ORT_SESSION_CONFIG, ort_session_options
+
+    assert ORT_SESSION_CONFIG["session.x64quantprecision"] == "1"
+    sess = ort.InferenceSession(str(clf.model_path), ort_session_options(1), providers=["CPUExecutionProvider"])
+    runner = clf._backend.runner
+    stats = clf.model_card["demographics"]["stats"]
+    demo = mc.encode_demographics(stats, **DEMO)
+    for x, fs in records:
+        ecg = edgecardio.preprocess(x, fs)
+        want = sess.run(None, {mc.INPUT_ECG: ecg[None], mc.INPUT_DEMOGRAPHICS: demo[None]})[0][0]
+        np.testing.assert_allclose(runner.run_leased(ecg, demo), want, rtol=0, atol=1e-6)

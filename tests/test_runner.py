@@ -91,10 +91,9 @@ def runtime():
 def ort_session(path, threads=1):
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    from edgecardio.classifier import ort_session_options
+
+    return ort.InferenceSession(str(path), ort_session_options(threads), providers=["CPUExecutionProvider"])
 
 
 def random_inputs(rng, n):

@@ -94,10 +94,10 @@ def torch_predict(wrapped: CropEnsemble, ecg, demographics, batch_size: int = 25
 def onnx_session(path, threads: int = 1):
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    from edgecardio.classifier import ort_session_options
+
+    # the runtime's settings (exact int8 arithmetic on x86-64), so evaluation sees what devices compute
+    return ort.InferenceSession(str(path), ort_session_options(threads), providers=["CPUExecutionProvider"])
 
 
 def onnx_predict(path_or_session, ecg: np.ndarray, demographics: np.ndarray, batch_size: int = 256) -> np.ndarray:

@@ -234,10 +234,9 @@ def _bench_naive(clf, x, fs, kwargs, iterations, warmup, total_ms) -> dict:
         raise CliError("--naive needs scipy (pip install 'edgecardio[reference]')") from None
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = clf.threads
-    so.inter_op_num_threads = 1
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    from .classifier import ort_session_options
+
+    so = ort_session_options(clf.threads)  # same session settings, so both compute the same numbers
     sess = ort.InferenceSession(str(clf.model_path), so, providers=["CPUExecutionProvider"])
     stats = clf.model_card["demographics"]["stats"]
     demo_kw = {k: kwargs[k] for k in ("age", "sex", "height_cm", "weight_kg")}
