@@ -10,9 +10,8 @@ the onnxruntime Python API; int8 also with session.x64quantprecision=1, see INT8
 probabilities; and the SHA-256 and values of the native
 preprocessing output, which is integer arithmetic and must be the same bits on every CPU.
 ``compare`` prints the largest probability differences and any label that flips, and exits 1 when a
-probability differs by more than ``--atol`` (int8, against the reference's INT8_REFERENCE run: by more than
-2 output quanta or on more than 1% of the probabilities, see INT8_ATOL) or the preprocessing output
-differs at all.
+probability differs by more than ``--atol`` (int8: from the reference's INT8_REFERENCE run, by more than
+``--int8-atol``, see INT8_ATOL) or the preprocessing output differs at all.
 
 Standard library + numpy + edgecardio only: it runs inside the emulated aarch64 userland.
 """
@@ -168,13 +167,14 @@ def _diff(a, b, ids, classes, key_a, key_b):
     return d.max(), flips, text, float(np.mean(d > 0))
 
 
-#: The int8 model's probabilities leave through QuantizeLinear -> DequantizeLinear: they are multiples of
-#: one output quantum (1/255 for sigmoid outputs in [0, 1]), so two correct int8 runs either agree exactly
-#: or differ by whole quanta where an intermediate requantization rounds the other way (a float Conv in
-#: a different summation order, a kernel that requantizes differently). 1e-3 would demand bit-identical
-#: int8 kernels; int8 is instead held to at most 2 quanta on at most 1% of the probabilities.
-INT8_ATOL = 2 / 255 + 1e-6
-INT8_MAX_DIFFERING = 0.01
+#: int8 gate. The shipped int8 model keeps a float head (its card: float_head), so its probabilities are
+#: not rounded, and with session.x64quantprecision=1 (set by the package since f21205d) x86_64 and aarch64
+#: give the same bits: the gate is the fp32 one, 1e-3. A model whose probabilities leave through
+#: QuantizeLinear gives multiples of 1/255, where two correct int8 runs differ by whole quanta when one
+#: requantization rounds the other way (seen: 1 of 500 probabilities, 2 quanta, on 100 records); compare
+#: such runs with --int8-atol 0.00785 --int8-max-differing 0.01 (2 quanta on at most 1%).
+INT8_ATOL = 1e-3
+INT8_MAX_DIFFERING = 1.0
 
 
 def compare(a_path, b_path, atol, int8_atol=INT8_ATOL, int8_max_differing=INT8_MAX_DIFFERING):
@@ -186,7 +186,7 @@ def compare(a_path, b_path, atol, int8_atol=INT8_ATOL, int8_max_differing=INT8_M
         return 1
     print(f"{len(ids)} records: {a['machine']} (engine {a['engine']}, ORT {a['ort_version']}) vs "
           f"{b['machine']} (engine {b['engine']}, ORT {b['ort_version']}, {b['cpu_features']}); gate |dp| <= {atol:g}, "
-          f"int8: |dp| <= {int8_atol:.4g} ({int8_atol * 255:.0f} quanta of 1/255) on <= {int8_max_differing:.0%}")
+          f"int8: |dp| <= {int8_atol:.4g} ({int8_atol * 255:.2g} quanta of 1/255) on <= {int8_max_differing:.0%}")
     bad = 0
     thr = a["thresholds"]
     keys_a, keys_b = a["records"][ids[0]]["probabilities"], b["records"][ids[0]]["probabilities"]

@@ -11,7 +11,7 @@
 # Options: --wheel PATH (test this wheel; default: build it with build-wheel-aarch64.sh, incrementally),
 # --records N (PTB-XL records to diagnose), --cpus "cortex-a76 cortex-a72" (the first runs the full suite),
 # --pytest-args "...". Gate of the PTB-XL comparison: see toolchains/aarch64_diagnose.py (fp32 |dp| <= 1e-3;
-# int8 vs x86_64 with session.x64quantprecision=1: <= 2 output quanta on <= 1% of probabilities; preprocessing bits).
+# int8 vs x86_64 with session.x64quantprecision=1, also 1e-3; preprocessing bit-identical).
 # Needs root (apt-get, binfmt_misc, chroot, and a private mount namespace for an ARM /proc/cpuinfo:
 # ONNX Runtime's cpuinfo crashes on the x86 one). Caches, reused between runs, outside the repository in
 # $EDGECARDIO_AARCH64_CACHE (default ~/.cache/edgecardio): the debootstrapped rootfs (made once: ~6 min on 2 x86-64 cores),
