@@ -91,6 +91,11 @@ class _ort_session_config:
         def session(path, sess_options=None, *args, **kwargs):
             so = sess_options if sess_options is not None else ort.SessionOptions()
             for k, v in self.entries.items():
+                try:  # the package may set it already (ORT warns when an entry is overwritten)
+                    if so.get_session_config_entry(k) == v:
+                        continue
+                except RuntimeError:  # not set
+                    pass
                 so.add_session_config_entry(k, v)
             return self.orig(path, so, *args, **kwargs)
         ort.InferenceSession = session
