@@ -137,3 +137,30 @@ def test_shipped_model_matches_its_card():
         producer = {o: n for n in q.graph.node for o in n.output}
         assert producer[mc.OUTPUT_PROBABILITIES].op_type == "Sigmoid"
     json.dumps(card)  # plain JSON all the way down
+
+
+def test_quantize_rejects_unknown_activation_type(tmp_path):
+    from training.quantize import quantize_int8
+
+    ecg, demo = np.zeros((1, 12, 1000), np.float32), np.zeros((1, 8), np.float32)
+    with pytest.raises(ValueError, match="activation type 'int4'"):
+        quantize_int8(tmp_path / "in.onnx", tmp_path / "out.onnx", ecg, demo, activation_type="int4", min_records=1)
+
+
+def test_head_nodes_of_an_exported_model(tmp_path, model):
+    """The float head is the last Gemm and the sigmoid; a graph without a Gemm/MatMul head is refused."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from training.quantize import head_nodes
+
+    path = export_onnx(model, tmp_path / "m.onnx", crop_len=None)
+    ops = {n.name: n.op_type for n in onnx.load(str(path)).graph.node}
+    names = head_nodes(path)
+    assert [ops[n] for n in names] == ["Sigmoid", "Gemm"]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="relu")], "g", [x], [y])
+    onnx.save(helper.make_model(g), str(tmp_path / "relu.onnx"))
+    with pytest.raises(RuntimeError, match="no Gemm/MatMul head"):
+        head_nodes(tmp_path / "relu.onnx")

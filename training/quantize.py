@@ -81,15 +81,17 @@ def head_nodes(path) -> list[str]:
 
     g = onnx.load(str(path)).graph
     producer = {o: n for n in g.node for o in n.output}
-    names, todo = [], [o.name for o in g.output]
+    names, todo, found = [], [o.name for o in g.output], False
     while todo:
         n = producer.get(todo.pop())
         if n is None or n.name in names:
             continue
         names.append(n.name)
-        if n.op_type not in ("Gemm", "MatMul"):
+        if n.op_type in ("Gemm", "MatMul"):
+            found = True
+        else:
             todo.extend(i for i in n.input if i in producer)
-    if not any(producer[o].op_type in ("Gemm", "MatMul") for o in producer if producer[o].name in names):
+    if not found:
         raise RuntimeError(f"{path}: no Gemm/MatMul head before the outputs")
     return names
 
