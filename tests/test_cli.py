@@ -143,7 +143,7 @@ def test_bad_input_is_one_line(capsys, tmp_path, npy_record, argv, pattern):
     assert "Traceback" not in err
 
 
-def test_usage_errors_exit_2(capsys):
+def test_usage_errors_exit_2():
     with pytest.raises(SystemExit) as e:
         main(["predict"])
     assert e.value.code == 2

@@ -151,7 +151,7 @@ def cmd_bench(a) -> int:
         pre.append(r.latency_ms["preprocess"])
         inf.append(r.latency_ms["inference"])
     wall_s = time.perf_counter() - t_start
-    naive = _bench_naive(clf, x, fs, kwargs, a.iterations, a.warmup, total) if a.naive else None
+    naive = _bench_naive(clf, x, fs, kwargs, a.iterations, a.warmup) if a.naive else None
     runtime = {}
     if clf.backend == "native":
         from .classifier import ort_runtime
@@ -198,11 +198,11 @@ def cmd_bench(a) -> int:
     return 0
 
 
-def _bench_naive(clf, x, fs, kwargs, iterations, warmup, total_ms) -> dict:
+def _bench_naive(clf, x, fs, kwargs, iterations, warmup) -> dict:
     """Time what a user would write without edgecardio's native code, on the same model file and
     thread count: counts / gain, the float64 scipy specification, InferenceSession.run. Native and
-    naive run in interleaved blocks so both see the same machine load; ``total_ms`` (the plain run
-    above) is kept as it is."""
+    naive run in interleaved blocks so both see the same machine load (the plain run's figures are
+    kept as they are)."""
     try:
         from . import reference
         import scipy  # noqa: F401
