@@ -2,7 +2,9 @@
 
 Training writes ``model_card.json`` next to the ONNX files; the runtime reads it and encodes
 demographics *only* from it, so the two cannot drift apart. This module holds the pieces both sides
-share: the class order, the model's input/output names and shapes, and the demographics encoding.
+share: the class order, the model's input/output names and shapes, and the demographics encoding;
+and the card's validation (:func:`load_card`), which turns every malformed field into a
+:class:`ModelError` naming the card and the field.
 
 Demographics vector (``DEMOGRAPHIC_FEATURES`` order, float32)::
 
