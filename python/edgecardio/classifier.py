@@ -386,11 +386,12 @@ class Classifier:
         signal : array_like, shape (12, n)
             Leads I, II, III, aVR, aVL, aVF, V1-V6. Integer ADC counts (int16 range; divided by
             ``gain_per_mv``) or floating-point millivolts. At least 10 s; a longer record is cut to
-            its first 10 s (the model's window).
+            its first 10 s (the model's window). The same layouts and the same refusals as
+            :func:`edgecardio.preprocess` (a masked array with masked samples is refused).
         fs_hz : int
-            Sampling rate; one of ``edgecardio.reference.SUPPORTED_RATES_HZ``.
+            Sampling rate; one of ``edgecardio.SUPPORTED_RATES_HZ``.
         age, height_cm, weight_kg : float or None
-            Years, centimetres, kilograms; None when unknown.
+            Years, centimetres, kilograms; None or NaN when unknown.
         sex : {"male", "female", None}
         gain_per_mv : float
             ADC counts per millivolt of integer input (PTB-XL: 1000).

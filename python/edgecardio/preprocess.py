@@ -85,7 +85,8 @@ def preprocess(signal, fs_hz, *, gain_per_mv: float = DEFAULT_GAIN_PER_MV, durat
     ----------
     signal : array_like, shape (12, n_samples)
         int16 ADC counts (see ``gain_per_mv``) or float millivolts, one row per lead in the order
-        I, II, III, aVR, aVL, aVF, V1-V6. Any strides and byte order are accepted (copied if needed).
+        I, II, III, aVR, aVL, aVF, V1-V6. Any strides (broadcast and overlapping rows included) and
+        byte order are accepted (copied if needed).
     fs_hz : int
         Sampling rate, one of :data:`SUPPORTED_RATES_HZ`.
     gain_per_mv : float, optional
@@ -112,7 +113,8 @@ def preprocess(signal, fs_hz, *, gain_per_mv: float = DEFAULT_GAIN_PER_MV, durat
         For a non-numeric signal or a non-numeric ``fs_hz``.
     ValueError
         For a wrong shape or lead count, a record shorter than 10 s, an unsupported rate, NaN or
-        infinite samples, or integer values outside int16.
+        infinite samples, integer values outside int16, or a masked array with masked samples
+        (fill them first; a mask that hides nothing is ignored).
 
     Examples
     --------
