@@ -378,7 +378,7 @@ class Classifier:
         return self._backend.run(ecg, demographics)
 
     def predict(self, signal, fs_hz, *, age=None, sex=None, height_cm=None, weight_kg=None,
-                gain_per_mv: float = 1000.0) -> Prediction:
+                gain_per_mv: float = DEFAULT_GAIN_PER_MV) -> Prediction:
         """Diagnose one 10-s 12-lead record.
 
         Parameters
@@ -417,7 +417,7 @@ class Classifier:
         return result
 
     def predict_batch(self, signals, fs_hz, *, age=None, sex=None, height_cm=None, weight_kg=None,
-                      gain_per_mv=1000.0) -> List[Prediction]:
+                      gain_per_mv=DEFAULT_GAIN_PER_MV) -> List[Prediction]:
         """Diagnose many records; the model runs on them in batches.
 
         Parameters
