@@ -3,7 +3,7 @@ PyTorch eager, FP32 vs INT8, 1 and 2 threads, all in one process.
 
     python -m pytest benchmarks/bench_e2e.py --benchmark-json=benchmarks/results_e2e.json
 
-The record: 10 s, 12 leads, 500 Hz, int16 counts at 1000/mV (edgecardio.cli.synthetic_record,
+The record: 10 s, 12 leads, 500 Hz, int16 counts at 1000/mV (edgecardio._synthetic.synthetic_record,
 seed 0), demographics given. Paths:
 
 * ``native``: ``Classifier(backend="native").predict``: fixed-point preprocessing written into the
@@ -28,7 +28,7 @@ import pytest
 import edgecardio
 from edgecardio import modelcard as mc
 from edgecardio.classifier import MODELS_DIR, Classifier
-from edgecardio.cli import synthetic_record
+from edgecardio._synthetic import synthetic_record
 
 FS_HZ = 500
 GAIN = 1000.0
@@ -119,7 +119,7 @@ def torch_predict_fn(threads):
 
 
 def _info(benchmark, **kw):
-    benchmark.extra_info.update({"engine": edgecardio.engine() if hasattr(edgecardio, "engine") else "unknown",
+    benchmark.extra_info.update({"engine": edgecardio.engine(),
                                  "record": f"int16 (12, {10 * FS_HZ}) at {FS_HZ} Hz", **kw})
 
 

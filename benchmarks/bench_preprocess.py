@@ -17,18 +17,14 @@ import pytest
 
 import edgecardio
 from edgecardio import _core, reference
+from edgecardio._synthetic import synthetic_record
 
 ENGINES = edgecardio.engines()
 _reference_s = {}
 
 
 def record(fs_hz, seed=0):
-    rng = np.random.default_rng(seed)
-    t = np.arange(10 * fs_hz) / fs_hz
-    beats = np.sin(np.pi * 1.2 * t) ** 64
-    x = np.stack([rng.uniform(-1500, 1500) * beats + 300 * np.sin(2 * np.pi * 0.3 * t + c)
-                  + rng.normal(0, 15, t.size) for c in range(12)])
-    return np.round(x).astype(np.int16)
+    return synthetic_record(fs_hz, 10, seed=seed)
 
 
 def reference_seconds(fs_hz):

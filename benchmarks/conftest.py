@@ -16,9 +16,8 @@ def pytest_report_header(config):
     import edgecardio
 
     lines = [f"edgecardio {edgecardio.__version__}, seed {SEED}, native ORT runner: {edgecardio.HAS_NATIVE_ORT}",
-             f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or '?'}"]
-    if hasattr(edgecardio, "engine"):
-        lines.append(f"engine: {edgecardio.engine()}")
+             f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or '?'}",
+             f"engine: {edgecardio.engine()}"]
     return lines
 
 

@@ -29,7 +29,7 @@ path, precision, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 out = {"path": path, "precision": precision, "rss_start_mb": rss_mb()}
 import edgecardio
 from edgecardio.classifier import MODELS_DIR
-from edgecardio.cli import synthetic_record
+from edgecardio._synthetic import synthetic_record
 x = synthetic_record(500, 10, seed=0)
 out["rss_after_import_mb"] = rss_mb()
 if path in ("native", "onnxruntime"):

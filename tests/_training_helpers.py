@@ -7,15 +7,11 @@ import pandas as pd
 
 
 def preprocess_fn():
-    """The native edgecardio.preprocess when built, else the float64 reference (named for the log)."""
+    """The native edgecardio.preprocess when built, else training's scipy specification (named for the log)."""
     try:
         import edgecardio
 
-        if hasattr(edgecardio, "preprocess"):
-            return edgecardio.preprocess, "native"
-        from edgecardio import reference
-
-        return reference.preprocess, "reference"
+        return edgecardio.preprocess, "native"
     except ImportError:
         from training.data import _scipy_spec_preprocess
 

@@ -19,9 +19,8 @@ def pytest_report_header(config):
 
     lines = [f"edgecardio {edgecardio.__version__}, seed {SEED} (EDGECARDIO_TEST_SEED)",
              f"native ORT runner: {edgecardio.HAS_NATIVE_ORT}",
-             f"PTB-XL: {ptbxl_dir() or 'absent: tests marked ptbxl are skipped'}"]
-    if hasattr(edgecardio, "engine"):
-        lines.append(f"engine: {edgecardio.engine()}")
+             f"PTB-XL: {ptbxl_dir() or 'absent: tests marked ptbxl are skipped'}",
+             f"engine: {edgecardio.engine()}"]
     return lines
 
 

@@ -15,7 +15,7 @@ import pytest
 import edgecardio
 from edgecardio import modelcard as mc
 from edgecardio.classifier import MODELS_DIR, Classifier, Prediction
-from edgecardio.cli import synthetic_record
+from edgecardio._synthetic import synthetic_record
 
 # CI sets EDGECARDIO_REQUIRE_NATIVE_ORT=1: there a build without the runner fails these tests instead
 # of skipping them.
@@ -316,3 +316,192 @@ def test_native_runner_uses_exact_int8_arithmetic(clf, records):
         ecg = edgecardio.preprocess(x, fs)
         want = sess.run(None, {mc.INPUT_ECG: ecg[None], mc.INPUT_DEMOGRAPHICS: demo[None]})[0][0]
         np.testing.assert_allclose(runner.run_leased(ecg, demo), want, rtol=0, atol=1e-6)
+
+
+# ---------------------------------------------------------------- record layouts the native code reads
+@pytest.mark.parametrize("backend", ["native", "onnxruntime"])
+def test_views_with_overlapping_rows(backend, records):
+    """A broadcast lead (row stride 0) and a sliding-window view (rows one sample apart) are read as
+    their values, as edgecardio.preprocess reads them: the native runner needs rows a row apart."""
+    clf = Classifier(backend=backend)
+    x, fs = records[0]
+    lead = x[1]
+    views = {"broadcast": np.broadcast_to(lead, (12, lead.size)),
+             "sliding window": np.lib.stride_tricks.sliding_window_view(np.concatenate([lead, lead[:11]]), lead.size)}
+    for name, v in views.items():
+        copy = np.ascontiguousarray(v)
+        np.testing.assert_array_equal(probs(clf.predict(v, fs)), probs(clf.predict(copy, fs)), err_msg=name)
+        np.testing.assert_array_equal(probs(clf.predict_batch([v, x], fs)[0]),
+                                      probs(clf.predict_batch([copy, x], fs)[0]), err_msg=name)
+        np.testing.assert_array_equal(edgecardio.preprocess(v, fs), edgecardio.preprocess(copy, fs), err_msg=name)
+
+
+# ---------------------------------------------------------------- corrupt models and cards
+def _model_dir(tmp_path, card=None, precision="int8"):
+    """A copy of the packaged model file and card (``card`` replaces the card's text) in tmp_path."""
+    import shutil
+
+    name = f"lightecgnet_{precision}.onnx"
+    shutil.copy(MODELS_DIR / name, tmp_path / name)
+    if card is None:
+        shutil.copy(MODELS_DIR / "model_card.json", tmp_path)
+    else:
+        (tmp_path / "model_card.json").write_bytes(card if isinstance(card, bytes) else card.encode())
+    return tmp_path / name
+
+
+def _corrupt(data: bytes, how: str) -> bytes:
+    mid = len(data) // 2
+    return {"truncated": data[:mid],
+            "one byte flipped": data[:mid] + bytes([data[mid] ^ 0x01]) + data[mid + 1:],
+            "tail zeroed": data[:-1024] + bytes(1024),
+            "junk appended": data + b"\x00junk" * 8,
+            "empty": b""}[how]
+
+
+@pytest.mark.parametrize("how", ["truncated", "one byte flipped", "tail zeroed", "junk appended"])
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_corrupt_model_file_fails_at_load(tmp_path, how, precision):
+    path = _model_dir(tmp_path, precision=precision)
+    good = path.read_bytes()
+    path.write_bytes(_corrupt(good, how))
+    import hashlib
+
+    with pytest.raises(edgecardio.ModelError) as e:
+        Classifier(path)
+    msg = str(e.value)
+    assert str(path) in msg and hashlib.sha256(good).hexdigest() in msg
+    assert hashlib.sha256(path.read_bytes()).hexdigest() in msg and "verify=False" in msg
+    path.write_bytes(good)
+    assert Classifier(path).precision == precision
+
+
+def test_edited_model_loads_with_verify_false(tmp_path, records):
+    """A model changed on purpose (one weight edited, saved under the same name) fails the digest
+    check, loads with verify=False, and answers differently from the packaged one."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    path = _model_dir(tmp_path, precision="fp32")
+    model = onnx.load(str(path))
+    init = max(model.graph.initializer, key=lambda t: np.prod(t.dims))
+    w = numpy_helper.to_array(init).copy()
+    w.flat[: w.size // 2] *= 1.5
+    init.CopyFrom(numpy_helper.from_array(w, init.name))
+    onnx.save(model, str(path))
+    with pytest.raises(edgecardio.ModelError, match="SHA-256"):
+        Classifier(path)
+    x, fs = records[0]
+    edited = Classifier(path, verify=False)
+    assert not np.array_equal(probs(edited.predict(x, fs)), probs(Classifier(precision="fp32").predict(x, fs)))
+
+
+@pytest.mark.parametrize("backend", ["native", "onnxruntime"])
+def test_fixed_batch_fails_at_load(tmp_path, backend):
+    from test_runner import make_model, write_card
+
+    write_card(tmp_path)
+    path = make_model(tmp_path / "batch1.onnx", ecg_shape=(1, 12, 1000))
+    with pytest.raises(edgecardio.ModelError, match="fixed batch of 1"):
+        Classifier(path, backend=backend)
+
+
+def _packaged_card() -> dict:
+    import json
+
+    return json.loads((MODELS_DIR / "model_card.json").read_text())
+
+
+def _card_with(path: str, value) -> str:
+    """The packaged card as JSON text with the field at dotted ``path`` set to ``value`` (or deleted
+    when value is ``_DELETE``)."""
+    import json
+
+    card = _packaged_card()
+    *parents, leaf = path.split(".")
+    node = card
+    for key in parents:
+        node = node[key]
+    if value is _DELETE:
+        del node[leaf]
+    else:
+        node[leaf] = value
+    return json.dumps(card)
+
+
+_DELETE = object()
+BAD_CARDS = {
+    "number": ("5", "JSON object"),
+    "null": ("null", "JSON object"),
+    "list": ("[]", "JSON object"),
+    "not UTF-8": (b"\xff\xfe{\x00", "UTF-8"),
+    "not JSON": ("{'classes': 1}", "not valid JSON"),
+    "deep nesting": ("[" * 100_000 + "]" * 100_000, "nests too deeply"),
+    "no stats": (("demographics.stats", _DELETE), "demographics.stats"),
+    "std text": (("demographics.stats.height_cm.std", "abc"), "demographics.stats.height_cm"),
+    "std zero": (("demographics.stats.weight_kg.std", 0), "demographics.stats.weight_kg"),
+    "mean NaN": (("demographics.stats.age.mean", float("nan")), "demographics.stats.age"),
+    "mean bool": (("demographics.stats.age.mean", True), "demographics.stats.age"),
+    "demographics list": (("demographics", []), "'demographics'"),
+    "classes number": (("classes", 5), "classes"),
+    "thresholds number": (("thresholds", 5), "'thresholds'"),
+    "thresholds null": (("thresholds", None), "'thresholds'"),
+    "threshold NaN": (("thresholds.MI", float("nan")), "thresholds"),
+    "threshold text": (("thresholds.MI", "0.5"), "thresholds"),
+    "files number": (("files", 5), "'files'"),
+    "file name number": (("files.int8", 5), "'files'"),
+    "file_info number": (("file_info", 5), "'file_info'"),
+    "digest not hex": (("file_info.int8.sha256", "abc"), "'file_info.int8'"),
+    "inputs list": (("inputs", []), "'inputs'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CARDS))
+@pytest.mark.parametrize("as_directory", [False, True])
+def test_corrupt_card_is_a_model_error(tmp_path, case, as_directory):
+    spec, pattern = BAD_CARDS[case]
+    text = _card_with(*spec) if isinstance(spec, tuple) else spec
+    path = _model_dir(tmp_path, card=text)
+    with pytest.raises(edgecardio.ModelError, match=pattern) as e:
+        Classifier(tmp_path if as_directory else path)
+    assert str(tmp_path / "model_card.json") in str(e.value)
+
+
+def test_card_checks_do_not_reject_the_packaged_card(tmp_path):
+    path = _model_dir(tmp_path, card=_card_with("thresholds", [0.5] * 5))
+    assert Classifier(path).thresholds == dict.fromkeys(mc.CLASSES, 0.5)
+
+
+# ---------------------------------------------------------------- argument forms
+def test_numpy_scalars_and_missing_values(clf, records):
+    x, fs = records[0]
+    missing = probs(clf.predict(x, fs))
+    for nan in (float("nan"), np.float32("nan"), np.float64("nan"), np.array(np.nan)):
+        np.testing.assert_array_equal(probs(clf.predict(x, fs, age=nan, weight_kg=nan)), missing)
+    aged = probs(clf.predict(x, fs, age=60, sex="male"))
+    for age in (np.int64(60), np.float32(60), np.array(60), np.array(60.0)):
+        np.testing.assert_array_equal(probs(clf.predict(x, fs, age=age, sex=np.array("male"))), aged)
+    batch = clf.predict_batch([x, x], fs, age=np.array(60), sex="male")
+    np.testing.assert_array_equal(probs(batch[0]), probs(clf.predict_batch([x, x], fs, age=60, sex="male")[0]))
+
+
+def test_predict_batch_of_one_record_says_so(clf, records):
+    x, fs = records[0]
+    for one in (x, x.tolist()):
+        with pytest.raises(ValueError, match=r"sequence of records.*predict\(signal"):
+            clf.predict_batch(one, fs)
+
+
+@pytest.mark.parametrize("backend", ["native", "onnxruntime"])
+def test_masked_arrays(backend, records):
+    """Masked samples are refused (the native code cannot skip them); a mask hiding nothing is read."""
+    clf = Classifier(backend=backend)
+    x, fs = records[0]
+    clean = np.ma.masked_array(x, mask=np.zeros_like(x, bool))
+    np.testing.assert_array_equal(probs(clf.predict(clean, fs)), probs(clf.predict(x, fs)))
+    holes = np.ma.masked_array(x, mask=np.zeros_like(x, bool))
+    holes[3, 100:110] = np.ma.masked
+    for call in (lambda: clf.predict(holes, fs), lambda: clf.predict_batch([x, holes], fs),
+                 lambda: edgecardio.preprocess(holes, fs)):
+        with pytest.raises(ValueError, match="masked array with 10 masked samples"):
+            call()

@@ -12,7 +12,8 @@ import pytest
 
 import edgecardio
 from edgecardio import modelcard as mc
-from edgecardio.cli import main, synthetic_record
+from edgecardio._synthetic import synthetic_record
+from edgecardio.cli import main
 
 # CI sets EDGECARDIO_REQUIRE_NATIVE_ORT=1: there a build without the runner fails these tests instead
 # of skipping them.
@@ -88,10 +89,6 @@ def test_predict_ptbxl_records(capsys, ptbxl, tmp_path):
     assert [r["record"] for r in rows] == records and all(r["fs_hz"] == 100 for r in rows)
 
 
-def want_card_placeholder() -> bool:
-    return bool(edgecardio.Classifier().model_card.get("placeholder", False))
-
-
 def test_predict_npy_table(capsys, npy_record, wfdb_record):
     path, x = npy_record
     code, out, err = run(capsys, "predict", str(path), str(wfdb_record[0]), "--fs-hz", "250")
@@ -103,8 +100,7 @@ def test_predict_npy_table(capsys, npy_record, wfdb_record):
     assert header.split()[1:6] == list(mc.CLASSES)
     want = edgecardio.Classifier(precision="fp32").predict(x, 250)
     assert [float(v) for v in row.split()[1:6]] == pytest.approx(list(want.probabilities.values()), abs=6e-4)
-    # an untrained placeholder model says so on stderr; the trained one does not
-    assert ("placeholder" in err) == bool(want_card_placeholder())
+    assert err == ""
 
 
 def test_predict_backend_onnxruntime(capsys, npy_record):
@@ -147,7 +143,7 @@ def test_bad_input_is_one_line(capsys, tmp_path, npy_record, argv, pattern):
     assert "Traceback" not in err
 
 
-def test_usage_errors_exit_2(capsys):
+def test_usage_errors_exit_2():
     with pytest.raises(SystemExit) as e:
         main(["predict"])
     assert e.value.code == 2
@@ -182,7 +178,7 @@ def test_info(capsys):
     assert info["edgecardio"] == edgecardio.__version__ and info["native_ort_runner"] is True
     assert info["engine"] == edgecardio.engine()
     assert info["ort_library"]["version"] == info["onnxruntime"]
-    assert info["model"]["classes"] == list(mc.CLASSES) and info["model"]["placeholder"] in (True, False)
+    assert info["model"]["classes"] == list(mc.CLASSES)
     code, out, _ = run(capsys, "info")
     assert code == 0 and "model:" in out
 
@@ -197,3 +193,26 @@ def test_console_script(wfdb_record):
     assert set(json.loads(out.stdout)["probabilities"]) == set(mc.CLASSES)
     bad = subprocess.run([exe, "predict", "/nonexistent/record"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and "record not found" in bad.stderr
+
+
+@pytest.mark.parametrize("library", ["missing", "not a library"])
+def test_info_reports_an_unloadable_onnx_runtime(tmp_path, library):
+    """With an ONNX Runtime library that cannot be loaded, `info` still prints the versions, the
+    load error and the candidates it tried, in a fresh process (the library loads once per process),
+    and exits with status 1."""
+    lib = tmp_path / "libonnxruntime.so.1.99.0"
+    if library == "not a library":
+        lib.write_bytes(b"\x7fELF but not really" * 64)
+    env = {**os.environ, "EDGECARDIO_ORT_LIB": str(lib)}
+    out = subprocess.run([sys.executable, "-m", "edgecardio.cli", "info", "--json"], capture_output=True,
+                         text=True, timeout=120, env=env)
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" not in out.stderr
+    info = json.loads(out.stdout)
+    assert info["edgecardio"] == edgecardio.__version__ and info["numpy"] == np.__version__
+    assert info["engine"] == edgecardio.engine()
+    assert str(lib) in info["ort_library"]["error"] and info["ort_library"]["candidates"] == [str(lib)]
+    assert str(lib) in info["model"]["error"]
+    text = subprocess.run([sys.executable, "-m", "edgecardio.cli", "info"], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert text.returncode == 1 and "ort_library:" in text.stdout and "error:" in text.stdout

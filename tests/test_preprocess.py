@@ -19,6 +19,7 @@ import pytest
 
 import edgecardio
 from edgecardio import reference
+from edgecardio._synthetic import synthetic_record
 
 signal = pytest.importorskip("scipy.signal")
 
@@ -39,15 +40,9 @@ def compare(y, x_mv, fs_hz):
 
 
 def ecg_like(rng, fs_hz, seconds=10, amp_counts=1000):
-    """Beats (narrow peaks), baseline wander, mains hum and noise: int16 counts, (12, n)."""
-    t = np.arange(seconds * fs_hz) / fs_hz
-    hr = rng.uniform(0.8, 1.8)
-    beats = np.sin(np.pi * hr * t) ** 64
-    x = np.empty((12, t.size))
-    for c in range(12):
-        x[c] = (amp_counts * rng.uniform(-1, 1) * beats + rng.uniform(-400, 400) * np.sin(2 * np.pi * rng.uniform(0.05, 0.4) * t)
-                + 20 * np.sin(2 * np.pi * 50 * t) + rng.normal(0, 15, t.size) + rng.uniform(-2000, 2000))
-    return np.round(x).astype(np.int16)
+    """The package's synthetic record (int16 counts at 1000/mV, (12, n)) with electrode DC offsets
+    of up to 2 mV, drawn from the test's seeded generator."""
+    return synthetic_record(fs_hz, seconds, seed=rng, amplitude_mv=amp_counts / 1000, offset_mv=2.0)
 
 
 # ---------------------------------------------------------------- PTB-XL

@@ -14,13 +14,14 @@ pool=$((n * 3))  # some records carry only rhythm statements (no diagnostic supe
 # the first n records with a diagnostic superclass, and that superclass (PTB-XL benchmark rule)
 mapfile -t lines < <(.venv/bin/python - "$dest" "$n" <<'PY'
 import ast, csv, sys
+from edgecardio import CLASSES
 dest, n = sys.argv[1], int(sys.argv[2])
 cls = {r[""]: r["diagnostic_class"] for r in csv.DictReader(open(f"{dest}/scp_statements.csv"))
        if r["diagnostic"] == "1.0"}
 shown = 0
 for r in csv.DictReader(open(f"{dest}/ptbxl_database.csv")):
     codes = ast.literal_eval(r["scp_codes"])
-    truth = sorted({cls[c] for c in codes if c in cls}, key=["NORM", "MI", "STTC", "CD", "HYP"].index)
+    truth = sorted({cls[c] for c in codes if c in cls}, key=CLASSES.index)
     if truth and shown < n:
         print(f"{dest}/{r['filename_lr']}\t{','.join(truth)}\t{r['scp_codes']}")
         shown += 1

@@ -12,25 +12,22 @@ from __future__ import annotations
 
 import copy
 import glob
+import hashlib
 import importlib.util
 import os
-import threading
 import time
 import warnings
 from dataclasses import dataclass, field
-from numbers import Real
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
 from . import _core
 from . import modelcard as mc
-
-# The preprocess module, not the function of the same name that edgecardio/__init__ exports: its
-# checks are the ones predict() applies, so both backends accept and reject the same records with
-# the same words.
-_pp = importlib.import_module(".preprocess", __package__)
+from ._checks import DEFAULT_GAIN_PER_MV, as_native_rows, as_record, check_gain, check_rate
+from .modelcard import ModelError
+from .preprocess import preprocess
 
 PRECISIONS = ("int8", "fp32")
 BACKENDS = ("native", "onnxruntime")
@@ -42,10 +39,6 @@ LEAD_NAMES = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5
 _FLOAT32, _ORT_FLOAT = 1, "tensor(float)"
 #: predict_batch runs the model on at most this many records at once (bounds the buffer size).
 BATCH_CHUNK = 64
-
-
-class ModelError(ValueError):
-    """The model file or its card cannot be used: raised when the Classifier is built."""
 
 
 #: Session configuration shared by every ONNX Runtime session of the package (the native runner
@@ -155,10 +148,7 @@ def _resolve(model, precision: str) -> Tuple[Path, Path]:
         card_path = path / CARD_NAME
         files = DEFAULT_FILES
         if card_path.is_file():
-            try:
-                files = {**DEFAULT_FILES, **mc.load_card(card_path).get("files", {})}
-            except ValueError as e:
-                raise ModelError(str(e)) from None
+            files = {**DEFAULT_FILES, **mc.load_card(card_path).get("files", {})}
         onnx_path = path / files[precision]
     else:
         onnx_path, card_path = path, path.parent / CARD_NAME
@@ -170,24 +160,20 @@ def _resolve(model, precision: str) -> Tuple[Path, Path]:
     return onnx_path, card_path
 
 
-def _thresholds(card: Mapping, card_path: Path) -> Dict[str, float]:
-    t = card["thresholds"]
-    if isinstance(t, Mapping):
-        missing = [c for c in mc.CLASSES if c not in t]
-        if missing:
-            raise ModelError(f"model card {card_path} has no threshold for {missing}")
-        values = [t[c] for c in mc.CLASSES]
-    else:
-        values = list(t)
-        if len(values) != len(mc.CLASSES):
-            raise ModelError(f"model card {card_path} has {len(values)} thresholds, expected {len(mc.CLASSES)}")
-    try:
-        out = {c: float(v) for c, v in zip(mc.CLASSES, values)}
-    except (TypeError, ValueError):
-        raise ModelError(f"model card {card_path} has non-numeric thresholds: {t!r}") from None
-    if not all(0.0 <= v <= 1.0 for v in out.values()):
-        raise ModelError(f"model card {card_path} has thresholds outside [0, 1]: {out}")
-    return out
+def _verify_digest(card: Mapping, onnx_path: Path, card_path: Path) -> None:
+    """The file's SHA-256 against the one the card records for it (a card without one has nothing
+    to check): a truncated or edited model otherwise loads and answers wrongly."""
+    want = mc.file_digest(card, onnx_path)
+    if want is None:
+        return
+    h = hashlib.sha256()
+    with open(onnx_path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    if h.hexdigest() != want:
+        raise ModelError(f"{onnx_path} is not the file {card_path} describes: its SHA-256 is {h.hexdigest()}, "
+                         f"the card records {want}. Restore the file, or pass verify=False if you changed "
+                         f"the model on purpose")
 
 
 def _check_signature(inputs, outputs, onnx_path: Path) -> None:
@@ -209,6 +195,10 @@ def _check_signature(inputs, outputs, onnx_path: Path) -> None:
                 want = ["batch", *dims]
                 raise ModelError(f"{onnx_path}: {kind} '{name}' is {['?' if d is None else d for d in shape]}"
                                  f"{'' if is_float else ' (not float32)'}; the model card needs float32 {want}")
+            if shape[0] is not None:
+                # predict_batch runs up to BATCH_CHUNK records at once: a fixed batch would fail there.
+                raise ModelError(f"{onnx_path}: {kind} '{name}' has a fixed batch of {shape[0]}; the model card "
+                                 f"needs a dynamic batch dimension: export it with a dynamic axis 0")
         if kind == "input" and len(items) != len(expected):
             raise ModelError(f"{onnx_path}: the model has inputs {fmt(items)}; the model card defines only "
                              f"{list(expected)}")
@@ -271,13 +261,18 @@ class Classifier:
     backend : {"native", "onnxruntime"}
         The C API runner of ``edgecardio._core``, or the ``onnxruntime`` Python API. A build without
         the runner (``edgecardio.HAS_NATIVE_ORT`` False) uses "onnxruntime" with a RuntimeWarning.
+    verify : bool
+        Check the model file against the SHA-256 its card records for it (``file_info``), so that a
+        truncated or corrupted file fails here. Pass False for a model you edited on purpose.
 
     Raises
     ------
     FileNotFoundError
         The model file or its card is missing.
     ModelError (a ValueError)
-        The file is not a model ONNX Runtime can load, or its inputs/outputs do not match the card.
+        The card is not valid (the message names the card and the field), the file's SHA-256 differs
+        from the card's, the file is not a model ONNX Runtime can load, or its inputs/outputs do not
+        match the card (a fixed batch dimension included).
 
     Notes
     -----
@@ -291,7 +286,8 @@ class Classifier:
     >>> result.probabilities["MI"], result.labels, result.latency_ms["total"]
     """
 
-    def __init__(self, model=None, *, precision: str = "int8", threads: int = 1, backend: str = "native"):
+    def __init__(self, model=None, *, precision: str = "int8", threads: int = 1, backend: str = "native",
+                 verify: bool = True):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if backend not in BACKENDS:
@@ -305,20 +301,13 @@ class Classifier:
                           "(tools/fetch-ort-headers.sh) for the native one.", RuntimeWarning, stacklevel=2)
             backend = "onnxruntime"
         onnx_path, card_path = _resolve(model, precision)
-        try:
-            card = mc.load_card(card_path)
-        except ValueError as e:
-            raise ModelError(str(e)) from None
-        self._thresholds = _thresholds(card, card_path)
+        card = mc.load_card(card_path)
+        self._thresholds = mc.card_thresholds(card, card_path)
         self._stats = card["demographics"]["stats"]
-        for name in ("age", "height_cm", "weight_kg"):
-            s = self._stats.get(name, {})
-            if not (isinstance(s, Mapping) and s.get("std", 0) > 0 and "mean" in s):
-                raise ModelError(f"model card {card_path}: demographics stats for '{name}' need a mean and a positive std")
-        with open(onnx_path, "rb") as f:
-            head = f.read(64)
-        if not head:
+        if onnx_path.stat().st_size == 0:
             raise ModelError(f"{onnx_path} is empty, not an ONNX model")
+        if verify:
+            _verify_digest(card, onnx_path, card_path)
         impl = _NativeBackend if backend == "native" else _OnnxruntimeBackend
         self._backend = impl(onnx_path, int(threads))
         _check_signature(self._backend.inputs, self._backend.outputs, onnx_path)
@@ -389,7 +378,7 @@ class Classifier:
         return self._backend.run(ecg, demographics)
 
     def predict(self, signal, fs_hz, *, age=None, sex=None, height_cm=None, weight_kg=None,
-                gain_per_mv: float = 1000.0) -> Prediction:
+                gain_per_mv: float = DEFAULT_GAIN_PER_MV) -> Prediction:
         """Diagnose one 10-s 12-lead record.
 
         Parameters
@@ -397,11 +386,12 @@ class Classifier:
         signal : array_like, shape (12, n)
             Leads I, II, III, aVR, aVL, aVF, V1-V6. Integer ADC counts (int16 range; divided by
             ``gain_per_mv``) or floating-point millivolts. At least 10 s; a longer record is cut to
-            its first 10 s (the model's window).
+            its first 10 s (the model's window). The same layouts and the same refusals as
+            :func:`edgecardio.preprocess` (a masked array with masked samples is refused).
         fs_hz : int
-            Sampling rate; one of ``edgecardio.reference.SUPPORTED_RATES_HZ``.
+            Sampling rate; one of ``edgecardio.SUPPORTED_RATES_HZ``.
         age, height_cm, weight_kg : float or None
-            Years, centimetres, kilograms; None when unknown.
+            Years, centimetres, kilograms; None or NaN when unknown.
         sex : {"male", "female", None}
         gain_per_mv : float
             ADC counts per millivolt of integer input (PTB-XL: 1000).
@@ -427,13 +417,14 @@ class Classifier:
         return result
 
     def predict_batch(self, signals, fs_hz, *, age=None, sex=None, height_cm=None, weight_kg=None,
-                      gain_per_mv=1000.0) -> List[Prediction]:
+                      gain_per_mv=DEFAULT_GAIN_PER_MV) -> List[Prediction]:
         """Diagnose many records; the model runs on them in batches.
 
         Parameters
         ----------
         signals : sequence of array_like (12, n), or an array (N, 12, n)
-            Records may differ in length and rate.
+            Records may differ in length and rate. One record alone goes to :meth:`predict` (or in a
+            list of one).
         fs_hz, gain_per_mv : scalar or sequence of length N
         age, sex, height_cm, weight_kg : scalar (same for every record), None, or sequence of length N
 
@@ -445,9 +436,14 @@ class Classifier:
         n = len(signals)
         if n == 0:
             return []
+        if np.ndim(signals[0]) == 1:
+            raise ValueError(f"predict_batch takes a sequence of records, each (12, n); it got one record "
+                             f"(its first item has shape {np.shape(signals[0])}): call predict(signal, ...) "
+                             f"or pass [signal]")
 
         def per_record(name, value):
-            if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
+            if (isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray))
+                    or isinstance(value, np.ndarray) and value.ndim == 0):
                 return [value] * n
             if len(value) != n:
                 raise ValueError(f"{name} has {len(value)} values for {n} records")
@@ -508,34 +504,21 @@ def _check_signal(signal, fs_hz, gain_per_mv) -> Tuple[np.ndarray, int]:
     """Validate a raw record as :func:`edgecardio.preprocess` does (same rules, same messages) and
     return what the native code reads: int16 counts or float mV, (12, 10 s), rows contiguous, a view
     of the first 10 s when the record is longer (the model's window; no copy)."""
-    x = np.asarray(signal)
-    if x.dtype == object or x.dtype.kind in "bcmMSUV":
-        raise TypeError(f"signal must be int16 ADC counts or float millivolts, got dtype {x.dtype}")
-    if x.ndim != 2:
-        raise ValueError(f"signal must be 2-D with shape ({mc.N_LEADS}, n_samples), got shape {x.shape}")
-    if x.shape[0] != mc.N_LEADS:
-        if x.shape[1] == mc.N_LEADS:
-            raise ValueError(f"signal has shape {x.shape}: leads must be rows, shape ({mc.N_LEADS}, n_samples); "
-                             f"transpose? pass signal.T")
-        raise ValueError(f"signal has {x.shape[0]} leads (shape {x.shape}); a 12-lead ECG with shape "
-                         f"({mc.N_LEADS}, n_samples) is expected")
-    fs = _pp._check_rate(fs_hz)
-    if isinstance(gain_per_mv, (bool, np.bool_)) or not isinstance(gain_per_mv, Real):
-        raise TypeError(f"gain_per_mv must be a number, got {gain_per_mv!r}")
-    if not np.isfinite(gain_per_mv) or gain_per_mv <= 0:
-        raise ValueError(f"gain_per_mv must be positive and finite (ADC counts per mV), got {gain_per_mv!r}")
+    x = as_record(signal)
+    fs = check_rate(fs_hz)
+    gain = check_gain(gain_per_mv)
     n_window = mc.N_SAMPLES * fs // mc.MODEL_FS_HZ  # the model's 10 s at fs
     n = x.shape[1]
     if n < n_window:
         raise ValueError(f"record too short: {n} samples is {n / fs:g} s at {fs} Hz; the model needs "
                          f"{n_window / fs:g} s ({n_window} samples)")
-    return _pp._as_native_rows(x[:, :n_window], gain_per_mv), fs
+    return as_native_rows(x[:, :n_window], gain), fs
 
 
 def _preprocess(x: np.ndarray, fs: int, gain_per_mv) -> Tuple[np.ndarray, Any, Any]:
     """edgecardio.preprocess on a checked record: (float32 [12, 1000], flat, saturated lead indices)."""
-    gain = float(gain_per_mv) if x.dtype.kind in "iu" else _pp.DEFAULT_GAIN_PER_MV
-    ecg, info = _pp.preprocess(x, fs, gain_per_mv=gain, return_info=True)
+    gain = float(gain_per_mv) if x.dtype.kind in "iu" else DEFAULT_GAIN_PER_MV
+    ecg, info = preprocess(x, fs, gain_per_mv=gain, return_info=True)
     return ecg, info.flat_leads, info.saturated_leads
 
 

@@ -21,6 +21,8 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from . import modelcard as mc
+from ._synthetic import synthetic_record
+from .preprocess import engine
 
 PROG = "edgecardio"
 BENCH_FS_HZ = 500
@@ -100,38 +102,13 @@ def cmd_predict(a) -> int:
         labels = ",".join(r["labels"]) or "-"
         flat = ",".join(r["flat_leads"]) or "-"
         print(f"{r['record']:<{width}}  {probs}  {labels:<15}  {flat:<11}  {r['latency_ms']['total']:.1f}")
-    if clf.model_card.get("placeholder"):
-        print("note: the packaged model is an untrained placeholder; its probabilities are meaningless",
-              file=sys.stderr)
     return 0
-
-
-def synthetic_record(fs_hz: int = BENCH_FS_HZ, seconds: int = BENCH_SECONDS, seed: int = 0) -> np.ndarray:
-    """A seeded int16 (12, fs*seconds) ECG-like record at 1000 counts/mV: pulse train, baseline
-    wander, mains hum and noise. Deterministic, so benchmark runs compare like with like."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(fs_hz * seconds) / fs_hz
-    beat = ((t * 1.2) % 1.0) - 0.3
-    qrs = np.exp(-0.5 * (beat / 0.012) ** 2) - 0.15 * np.exp(-0.5 * ((beat + 0.03) / 0.01) ** 2)
-    twave = 0.25 * np.exp(-0.5 * ((beat - 0.25) / 0.04) ** 2)
-    x = np.empty((mc.N_LEADS, t.size))
-    for lead in range(mc.N_LEADS):
-        amp = rng.uniform(0.4, 1.5) * rng.choice([-1, 1])
-        x[lead] = (amp * (qrs + twave) + 0.2 * np.sin(2 * np.pi * 0.3 * t + lead)
-                   + 0.02 * np.sin(2 * np.pi * 50 * t) + 0.01 * rng.standard_normal(t.size))
-    return np.round(x * 1000).astype(np.int16)
 
 
 def _stats(values_ms) -> dict:
     v = np.asarray(values_ms, dtype=np.float64)
     return {"mean": float(v.mean()), "median": float(np.median(v)), "p95": float(np.percentile(v, 95)),
             "p99": float(np.percentile(v, 99)), "min": float(v.min()), "max": float(v.max())}
-
-
-def _engine_name() -> str:
-    import edgecardio
-
-    return edgecardio.engine() if hasattr(edgecardio, "engine") else "unknown"
 
 
 def _machine() -> dict:
@@ -158,7 +135,7 @@ def cmd_bench(a) -> int:
         x, fs, gain = load_record(a.record, a.fs_hz, a.gain_per_mv)
         source = a.record
     else:
-        x, fs, gain = synthetic_record(), BENCH_FS_HZ, 1000.0
+        x, fs, gain = synthetic_record(BENCH_FS_HZ, BENCH_SECONDS, seed=0), BENCH_FS_HZ, 1000.0
         source = f"synthetic int16, {BENCH_FS_HZ} Hz, {BENCH_SECONDS} s, seed 0"
     if a.iterations < 1 or a.warmup < 0:
         raise CliError("--iterations must be >= 1 and --warmup >= 0")
@@ -174,7 +151,7 @@ def cmd_bench(a) -> int:
         pre.append(r.latency_ms["preprocess"])
         inf.append(r.latency_ms["inference"])
     wall_s = time.perf_counter() - t_start
-    naive = _bench_naive(clf, x, fs, kwargs, a.iterations, a.warmup, total) if a.naive else None
+    naive = _bench_naive(clf, x, fs, kwargs, a.iterations, a.warmup) if a.naive else None
     runtime = {}
     if clf.backend == "native":
         from .classifier import ort_runtime
@@ -185,7 +162,7 @@ def cmd_bench(a) -> int:
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": _machine(),
         "edgecardio": _version(),
-        "engine": _engine_name(),
+        "engine": engine(),
         "backend": clf.backend,
         "onnxruntime_version": clf.ort_version,
         "onnxruntime_library": runtime.get("path"),
@@ -193,7 +170,6 @@ def cmd_bench(a) -> int:
         "model": str(clf.model_path),
         "precision": clf.precision,
         "model_size_mb": round(clf.model_path.stat().st_size / 1e6, 3),
-        "placeholder_model": bool(clf.model_card.get("placeholder", False)),
         "record": {"source": source, "fs_hz": fs, "shape": list(np.shape(x)), "dtype": str(np.asarray(x).dtype)},
         "warmup": a.warmup,
         "iterations": a.iterations,
@@ -222,11 +198,11 @@ def cmd_bench(a) -> int:
     return 0
 
 
-def _bench_naive(clf, x, fs, kwargs, iterations, warmup, total_ms) -> dict:
+def _bench_naive(clf, x, fs, kwargs, iterations, warmup) -> dict:
     """Time what a user would write without edgecardio's native code, on the same model file and
     thread count: counts / gain, the float64 scipy specification, InferenceSession.run. Native and
-    naive run in interleaved blocks so both see the same machine load; ``total_ms`` (the plain run
-    above) is kept as it is."""
+    naive run in interleaved blocks so both see the same machine load (the plain run's figures are
+    kept as they are)."""
     try:
         from . import reference
         import scipy  # noqa: F401
@@ -274,6 +250,11 @@ def _bench_naive(clf, x, fs, kwargs, iterations, warmup, total_ms) -> dict:
             "speedup_median": float(np.median(nai_blocks) / np.median(nat_blocks))}
 
 
+def _one_line(e: BaseException) -> str:
+    """An exception's message on one line (native errors list what they tried on several)."""
+    return " ".join(line.strip() for line in str(e).strip().splitlines()) or type(e).__name__
+
+
 def _version() -> str:
     import edgecardio
 
@@ -290,9 +271,11 @@ def _package_version(name: str) -> Optional[str]:
 
 
 def cmd_info(a) -> int:
+    """Versions and the installation's state; what cannot be loaded is reported, not raised, so that
+    the report reaches the user who needs it most (status 1 then)."""
     import edgecardio
 
-    from .classifier import Classifier, ort_library_candidates, ort_runtime
+    from .classifier import Classifier, ModelError, ort_library_candidates, ort_runtime
 
     info = {
         "edgecardio": _version(),
@@ -300,9 +283,10 @@ def cmd_info(a) -> int:
         "numpy": np.__version__,
         "onnxruntime": _package_version("onnxruntime"),
         "machine": _machine(),
-        "engine": _engine_name(),
+        "engine": engine(),
         "native_ort_runner": bool(edgecardio.HAS_NATIVE_ORT),
     }
+    ok = True
     if edgecardio.HAS_NATIVE_ORT:
         from . import _core
 
@@ -310,25 +294,30 @@ def cmd_info(a) -> int:
         try:
             rt = ort_runtime()
             info["ort_library"] = {"path": rt["path"], "version": rt["version"]}
-        except OSError as e:
-            info["ort_library"] = {"error": str(e).splitlines()[0], "candidates": ort_library_candidates()}
+        except (OSError, RuntimeError) as e:
+            info["ort_library"] = {"error": _one_line(e), "candidates": ort_library_candidates()}
+            ok = False
     backend = a.backend if (a.backend != "native" or edgecardio.HAS_NATIVE_ORT) else "onnxruntime"
-    clf = Classifier(a.model, precision=a.precision, threads=a.threads, backend=backend)
-    card = clf.model_card
-    info["model"] = {
-        "path": str(clf.model_path),
-        "precision": clf.precision,
-        "size_mb": round(clf.model_path.stat().st_size / 1e6, 3),
-        "name": card.get("name"),
-        "placeholder": bool(card.get("placeholder", False)),
-        "classes": list(clf.classes),
-        "thresholds": clf.thresholds,
-        "input_fs_hz": card.get("fs_hz", mc.MODEL_FS_HZ),
-    }
-    info["model"].update(_card_summary(card, clf.precision))
+    try:
+        clf = Classifier(a.model, precision=a.precision, threads=a.threads, backend=backend)
+    except (ModelError, OSError, RuntimeError, ImportError) as e:
+        info["model"] = {"error": _one_line(e)}
+        ok = False
+    else:
+        card = clf.model_card
+        info["model"] = {
+            "path": str(clf.model_path),
+            "precision": clf.precision,
+            "size_mb": round(clf.model_path.stat().st_size / 1e6, 3),
+            "name": card.get("name"),
+            "classes": list(clf.classes),
+            "thresholds": clf.thresholds,
+            "input_fs_hz": card.get("fs_hz", mc.MODEL_FS_HZ),
+        }
+        info["model"].update(_card_summary(card, clf.precision))
     if a.json:
         print(json.dumps(info, indent=2))
-        return 0
+        return 0 if ok else 1
     for key, value in info.items():
         if isinstance(value, dict):
             print(f"{key}:")
@@ -336,7 +325,7 @@ def cmd_info(a) -> int:
                 print(f"  {k}: {v}")
         else:
             print(f"{key}: {value}")
-    return 0
+    return 0 if ok else 1
 
 
 def _card_summary(card: dict, precision: str) -> dict:
@@ -390,7 +379,7 @@ def _record_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog=PROG, description="Real-time 12-lead ECG classification (NORM, MI, STTC, CD, HYP).")
+    ap = argparse.ArgumentParser(prog=PROG, description=f"Real-time 12-lead ECG classification ({', '.join(mc.CLASSES)}).")
     ap.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -438,8 +427,7 @@ def main(argv=None) -> int:
         return 0
     except (CliError, ValueError, TypeError, OSError, RuntimeError) as e:
         # Every input problem is one line; a traceback would hide it.
-        msg = str(e).strip().splitlines()
-        print(f"{PROG}: error: {' '.join(line.strip() for line in msg) if msg else type(e).__name__}", file=sys.stderr)
+        print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
