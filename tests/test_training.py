@@ -17,7 +17,7 @@ from training.config import load_config  # noqa: E402
 from training.data import (build_cache, iter_compact, iter_official, load_dataset, read_database)  # noqa: E402
 from training.train import augment, random_crops  # noqa: E402
 
-from _training_helpers import preprocess_fn  # noqa: E402
+from _training_helpers import int8_graph_types, preprocess_fn  # noqa: E402
 
 pytestmark = pytest.mark.ptbxl
 torch.set_num_threads(1)
@@ -138,3 +138,28 @@ def test_ship_refuses_non_native(cfg, tmp_path):
     train(c, tmp_path / "r")
     with pytest.raises(RuntimeError, match="native"):
         ship(tmp_path / "r", install=True)
+
+
+@pytest.mark.parametrize("activation_type, float_head", [("uint8", True), ("int8", False)])
+def test_quantize_cli_follows_the_config(cfg, tmp_path, monkeypatch, activation_type, float_head):
+    """``python -m training.quantize --run`` quantizes as the run's config says, as ``ship`` does."""
+    import onnx
+
+    import training.quantize
+    from training.export import export_onnx
+    from training.model import LightECGNet, ModelConfig
+
+    build_cache(cfg, progress=False)
+    c = json.loads(json.dumps(cfg))
+    c["quantize"].update(activation_type=activation_type, float_head=float_head)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(c))
+    torch.manual_seed(0)
+    export_onnx(LightECGNet(ModelConfig(**c["model"])).eval(), run / "lightecgnet_fp32.onnx", crop_len=None)
+    monkeypatch.setattr(training.quantize, "MIN_CALIBRATION_RECORDS", 20)  # the tiny cache has 24
+    training.quantize.main(["--run", str(run)])
+    _, act_zp, head = int8_graph_types(run / "lightecgnet_int8.onnx")
+    want = {"int8": onnx.TensorProto.INT8, "uint8": onnx.TensorProto.UINT8}[activation_type]
+    assert act_zp == {want}
+    assert (head == "Sigmoid") == float_head

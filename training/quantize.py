@@ -41,9 +41,18 @@ class _Reader:
         self.i = 0
 
 
+def int8_options(q: dict) -> dict:
+    """The :func:`quantize_int8` keywords that the ``quantize`` section of a config sets.
+
+    ``float_head`` defaults to True for run configs saved before the key existed.
+    """
+    return {"method": q["calibration_method"], "per_channel": q["per_channel"],
+            "activation_type": q["activation_type"], "float_head": q.get("float_head", True)}
+
+
 def quantize_int8(fp32_path, out_path, calib_ecg: np.ndarray, calib_demo: np.ndarray, *,
                   method: str = "minmax", per_channel: bool = True, activation_type: str = "int8",
-                  float_head: bool = True, min_records: int = MIN_CALIBRATION_RECORDS) -> Path:
+                  float_head: bool = True, min_records: int | None = None) -> Path:
     """Static QDQ INT8 of ``fp32_path``: signed int8 weights (per channel if ``per_channel``) and
     ``activation_type`` ("int8" or "uint8", asymmetric) activations. With ``float_head`` the
     classifier head (the last Gemm/MatMul and everything after it up to the output) stays float,
@@ -52,6 +61,8 @@ def quantize_int8(fp32_path, out_path, calib_ecg: np.ndarray, calib_demo: np.nda
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    if min_records is None:
+        min_records = MIN_CALIBRATION_RECORDS
     if len(calib_ecg) < min_records:
         raise ValueError(f"INT8 calibration needs at least {min_records} records, got {len(calib_ecg)}")
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
@@ -184,8 +195,10 @@ def main(argv=None):
     stats = fit_stats(ds.demographics_raw.iloc[ds.split.train])
     q = cfg["quantize"]
     x, d, _ = calibration_set(ds, stats, q, cfg["seed"])
-    out = quantize_int8(run / "lightecgnet_fp32.onnx", a.out or run / "lightecgnet_int8.onnx", x, d,
-                        method=a.method or q["calibration_method"], per_channel=q["per_channel"])
+    options = int8_options(q)
+    if a.method:
+        options["method"] = a.method
+    out = quantize_int8(run / "lightecgnet_fp32.onnx", a.out or run / "lightecgnet_int8.onnx", x, d, **options)
     print(out)
 
 

@@ -52,7 +52,7 @@ def ship(run_dir, install: bool = False, command: str | None = None, train_wall_
     from .evaluate import evaluate_models
     from .export import export_onnx, onnx_predict, torch_predict
     from .model import CropEnsemble, count_parameters
-    from .quantize import calibration_set, convert_fp16, quantize_int8, time_models
+    from .quantize import calibration_set, convert_fp16, int8_options, quantize_int8, time_models
     from .train import load_checkpoint
 
     run = Path(run_dir)
@@ -96,10 +96,7 @@ def ship(run_dir, install: bool = False, command: str | None = None, train_wall_
         raise RuntimeError(f"PyTorch vs ONNX Runtime differ by {parity:.3g} on validation records")
 
     cx, cd, cids = calibration_set(ds, stats, q, cfg["seed"])
-    kw = {} if min_calibration_records is None else {"min_records": min_calibration_records}
-    int8 = quantize_int8(fp32, run / FILES["int8"], cx, cd, method=q["calibration_method"],
-                         per_channel=q["per_channel"], activation_type=q["activation_type"],
-                         float_head=q.get("float_head", True), **kw)
+    int8 = quantize_int8(fp32, run / FILES["int8"], cx, cd, **int8_options(q), min_records=min_calibration_records)
     fp16 = convert_fp16(fp32, run / "lightecgnet_fp16.onnx")
 
     variants = {"fp32": fp32, "int8": int8, "fp16": fp16}
@@ -177,7 +174,7 @@ def ship(run_dir, install: bool = False, command: str | None = None, train_wall_
             "history": history["history"],
         },
         "quantization": {"format": "QDQ", "activations": f"{q['activation_type']} (asymmetric)", "weights": "int8 per-channel",
-                         "float_head": q.get("float_head", True),
+                         "float_head": int8_options(q)["float_head"],
                          "calibration_method": q["calibration_method"], "calibration_records": int(len(cx)),
                          "calibration_folds": q["calibration_folds"],
                          "calibration_ecg_ids_sha256": hashlib.sha256(cids.tobytes()).hexdigest()},
