@@ -6,22 +6,6 @@ import numpy as np
 import pandas as pd
 
 
-def preprocess_fn():
-    """The native edgecardio.preprocess when built, else the float64 reference (named for the log)."""
-    try:
-        import edgecardio
-
-        if hasattr(edgecardio, "preprocess"):
-            return edgecardio.preprocess, "native"
-        from edgecardio import reference
-
-        return reference.preprocess, "reference"
-    except ImportError:
-        from training.data import _scipy_spec_preprocess
-
-        return _scipy_spec_preprocess, "scipy"
-
-
 _FOLD_CACHE = {}
 
 
@@ -36,9 +20,11 @@ def real_records(ptbxl, fold=9, n=8):
 
 
 def preprocessed_records(ptbxl, fold=9, n=8):
-    fn, _ = preprocess_fn()
+    """The same records through ``edgecardio.preprocess``: float32 [n, 12, 1000]."""
+    import edgecardio
+
     raw, ids = real_records(ptbxl, fold, n)
-    return np.stack([np.asarray(fn(r, 100, gain_per_mv=1000.0), np.float32) for r in raw]), ids
+    return np.stack([np.asarray(edgecardio.preprocess(r, 100, gain_per_mv=1000.0), np.float32) for r in raw]), ids
 
 
 def int8_graph_types(path):
