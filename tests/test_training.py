@@ -158,3 +158,16 @@ def test_quantize_cli_follows_the_config(cfg, tmp_path, monkeypatch, activation_
     want = {"int8": onnx.TensorProto.INT8, "uint8": onnx.TensorProto.UINT8}[activation_type]
     assert act_zp == {want}
     assert (head == "Sigmoid") == float_head
+
+
+def test_entry_point_refuses_what_it_cannot_ship(capsys):
+    """``python -m training`` ships only a native run and installs only what it ships."""
+    from training.__main__ import main
+    from training.config import REPO
+
+    config = str(REPO / "training" / "configs" / "lightecgnet_reg.json")
+    with pytest.raises(SystemExit, match="--ship needs preprocess.path='native'"):
+        main(["--config", config, "--set", 'preprocess.path="reference"', "--run-name", "never", "--ship"])
+    with pytest.raises(SystemExit):
+        main(["--config", config, "--run-name", "never", "--install"])
+    assert "pass --ship too" in capsys.readouterr().err

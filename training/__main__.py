@@ -1,4 +1,4 @@
-"""Train LightECGNet and, with ``--ship``, turn the run into the shipped model.
+"""Train LightECGNet and, with --ship, turn the run into the shipped model.
 
     python -m training --config training/configs/lightecgnet_reg.json --ship --install
     python -m training --config ... --set train.epochs=5 --run-name quick        # train only
