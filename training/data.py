@@ -107,15 +107,13 @@ def _file_sha256(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def build_cache(cfg: dict, force: bool = False, limit: int | None = None, progress: bool = True) -> Path:
+def build_cache(cfg: dict, force: bool = False, progress: bool = True) -> Path:
     """Preprocess every record of ``data.root`` once into ``signals.npy`` (float32, memory-mappable)."""
     out = cache_dir_for(cfg)
     if (out / "meta.json").is_file() and not force:
         return out
     root = repo_path(cfg["data"]["root"])
     db = read_database(root)
-    if limit:
-        db = db.iloc[:limit]
     fn, pinfo = get_preprocess(cfg["preprocess"]["path"])
     fs_hz = cfg["preprocess"]["fs_hz"]
     out.mkdir(parents=True, exist_ok=True)
