@@ -6,18 +6,6 @@ import numpy as np
 import pandas as pd
 
 
-def preprocess_fn():
-    """The native edgecardio.preprocess when built, else training's scipy specification (named for the log)."""
-    try:
-        import edgecardio
-
-        return edgecardio.preprocess, "native"
-    except ImportError:
-        from training.data import _scipy_spec_preprocess
-
-        return _scipy_spec_preprocess, "scipy"
-
-
 _FOLD_CACHE = {}
 
 
@@ -32,6 +20,25 @@ def real_records(ptbxl, fold=9, n=8):
 
 
 def preprocessed_records(ptbxl, fold=9, n=8):
-    fn, _ = preprocess_fn()
+    """The same records through ``edgecardio.preprocess``: float32 [n, 12, 1000]."""
+    import edgecardio
+
     raw, ids = real_records(ptbxl, fold, n)
-    return np.stack([np.asarray(fn(r, 100, gain_per_mv=1000.0), np.float32) for r in raw]), ids
+    return np.stack([np.asarray(edgecardio.preprocess(r, 100, gain_per_mv=1000.0), np.float32) for r in raw]), ids
+
+
+def int8_graph_types(path):
+    """``(weight zero-point types, activation zero-point types, op of the output's producer)`` of a
+    QDQ model: a DequantizeLinear of a constant dequantizes weights or biases, any other one
+    activations."""
+    import onnx
+
+    g = onnx.load(str(path)).graph
+    inits = {i.name: i for i in g.initializer}
+    weight_zp, act_zp = set(), set()
+    for n in g.node:
+        if n.op_type != "DequantizeLinear" or len(n.input) < 3 or n.input[2] not in inits:
+            continue
+        (weight_zp if n.input[0] in inits else act_zp).add(inits[n.input[2]].data_type)
+    producer = {o: n for n in g.node for o in n.output}
+    return weight_zp, act_zp, producer[g.output[0].name].op_type

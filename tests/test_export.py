@@ -6,11 +6,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnxsim")
 import onnx  # noqa: E402
 
-from training import modelcard as mc  # noqa: E402
-from training.export import export_onnx, onnx_predict, onnx_session, torch_predict  # noqa: E402
-from training.model import CropEnsemble, LightECGNet, count_parameters, crop_starts  # noqa: E402
+from edgecardio import modelcard as mc  # noqa: E402
+from training.export import export_onnx  # noqa: E402
+from training.model import CropEnsemble, LightECGNet, count_parameters, crop_starts, torch_predict  # noqa: E402
+from training.onnx_io import onnx_predict, onnx_session  # noqa: E402
 
-from _training_helpers import preprocessed_records  # noqa: E402
+from _training_helpers import int8_graph_types, preprocessed_records  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -117,23 +118,17 @@ def test_shipped_model_matches_its_card():
     ops = {n.op_type for n in q.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     inits = {i.name: i for i in q.graph.initializer}
-    weight_zp, act_zp = set(), set()
-    for n in q.graph.node:
-        if n.op_type != "DequantizeLinear" or len(n.input) < 3 or n.input[2] not in inits:
-            continue
-        zp = inits[n.input[2]]
-        if n.input[0] in inits:  # a constant: weights (signed int8, per channel) or biases (int32)
-            weight_zp.add(zp.data_type)
-            if zp.data_type == onnx.TensorProto.INT8 and len(inits[n.input[0]].dims) == 3:  # Conv kernels
+    for n in q.graph.node:  # Conv kernels: signed int8, one zero point per output channel
+        if n.op_type == "DequantizeLinear" and len(n.input) == 3 and n.input[0] in inits and n.input[2] in inits:
+            zp = inits[n.input[2]]
+            if zp.data_type == onnx.TensorProto.INT8 and len(inits[n.input[0]].dims) == 3:
                 assert len(zp.dims) == 1 and zp.dims[0] == inits[n.input[0]].dims[0], n.name
-        else:
-            act_zp.add(zp.data_type)
+    weight_zp, act_zp, head = int8_graph_types(d / card["files"]["int8"])
     assert onnx.TensorProto.INT8 in weight_zp and weight_zp <= {onnx.TensorProto.INT8, onnx.TensorProto.INT32}
     act = card["quantization"]["activations"].split()[0]
     assert act_zp == {{"int8": onnx.TensorProto.INT8, "uint8": onnx.TensorProto.UINT8}[act]}
     if card["quantization"].get("float_head"):  # probabilities straight from a float sigmoid
-        producer = {o: n for n in q.graph.node for o in n.output}
-        assert producer[mc.OUTPUT_PROBABILITIES].op_type == "Sigmoid"
+        assert head == "Sigmoid"
     json.dumps(card)  # plain JSON all the way down
 
 

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("pandas")
-from training import modelcard as mc  # noqa: E402
-from training.data import (encode_demographics_frame, fit_stats, read_database, read_statements,  # noqa: E402
-                           split_by_fold, superclass_labels)
+from edgecardio import modelcard as mc  # noqa: E402
+from training.data import encode_demographics_frame, fit_stats  # noqa: E402
+from training.labels import read_database, read_statements, split_by_fold, superclass_labels  # noqa: E402
 
 pytestmark = pytest.mark.ptbxl
 

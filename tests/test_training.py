@@ -12,12 +12,13 @@ pytest.importorskip("onnxsim")
 pytest.importorskip("wfdb")
 pytest.importorskip("sklearn")
 
-from training import modelcard as mc  # noqa: E402
+from edgecardio import modelcard as mc  # noqa: E402
 from training.config import load_config  # noqa: E402
-from training.data import (build_cache, iter_compact, iter_official, load_dataset, read_database)  # noqa: E402
+from training.data import build_cache, iter_compact, iter_official, load_dataset  # noqa: E402
+from training.labels import read_database  # noqa: E402
 from training.train import augment, random_crops  # noqa: E402
 
-from _training_helpers import preprocess_fn  # noqa: E402
+from _training_helpers import int8_graph_types  # noqa: E402
 
 pytestmark = pytest.mark.ptbxl
 torch.set_num_threads(1)
@@ -35,11 +36,9 @@ def layout(ptbxl, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cfg(layout, ptbxl, tmp_path_factory):
-    _, path = preprocess_fn()
     return load_config(None, [
         ("data.root".split("."), str(layout)), ("data.compact_dir".split("."), str(ptbxl)),
         ("data.cache_dir".split("."), str(tmp_path_factory.mktemp("cache"))),
-        ("preprocess.path".split("."), path),
         ("model.stem_channels".split("."), 8), ("model.stage_channels".split("."), [12, 16, 16, 24]),
         ("model.blocks_per_stage".split("."), [1, 1, 1, 1]), ("model.demo_hidden".split("."), 8),
         ("train.epochs".split("."), 2), ("train.batch_size".split("."), 8), ("train.steps_per_epoch".split("."), 2),
@@ -69,9 +68,6 @@ def test_cache_records_its_preprocessing_path(cfg):
     assert ds.signals.shape[1:] == (12, 1000) and len(ds.split.test) == 0
     x = np.asarray(ds.signals[ds.split.val[:3]])
     np.testing.assert_allclose(x.std(axis=2), 1.0, atol=1e-3)  # per-lead z-score
-    if meta["preprocess"]["path"] != "native":
-        with pytest.raises(RuntimeError, match="native"):
-            load_dataset(cfg, require_native=True)
 
 
 def test_crops_and_augmentation_shapes():
@@ -95,8 +91,7 @@ def test_tiny_run_end_to_end(cfg, tmp_path):
     state = train(json.loads((run / "config.json").read_text()), run, resume=True)  # ... resumed
     assert [h["epoch"] for h in state["history"]] == [1, 2]
 
-    native = cfg["preprocess"]["path"] == "native"
-    card = ship(run, allow_non_native=not native, min_calibration_records=20, timing_runs=5)
+    card = ship(run, min_calibration_records=20, timing_runs=5)
     loaded = mc.load_card(run / "model_card.json")
     assert loaded["placeholder"] is False and loaded["files"]["int8"] == "lightecgnet_int8.onnx"
     v = loaded["metrics"]["validation"]
@@ -115,7 +110,7 @@ def test_tiny_run_end_to_end(cfg, tmp_path):
     assert abs(via["int8_100hz"]["macro_auc"] - v["int8"]["macro_auc"]) < 0.02  # same model, runtime path
     assert (run / "eval" / "report.json").is_file() and (run / "eval" / "roc_int8_validation.png").is_file()
     # the INT8 model follows the FP32 one on real records
-    from training.export import onnx_predict
+    from training.onnx_io import onnx_predict
 
     ds = load_dataset(cfg)
     demo = ds.demographics(loaded["demographics"]["stats"])
@@ -130,7 +125,7 @@ def test_ship_refuses_non_native(cfg, tmp_path):
     from training.train import train
 
     c = json.loads(json.dumps(cfg))
-    c["preprocess"]["path"] = "scipy"  # a development cache (its own directory)
+    c["preprocess"]["path"] = "reference"  # a development cache (its own directory)
     c["train"]["epochs"] = 1
     build_cache(c, progress=False)
     with pytest.raises(RuntimeError, match="native"):
@@ -138,3 +133,41 @@ def test_ship_refuses_non_native(cfg, tmp_path):
     train(c, tmp_path / "r")
     with pytest.raises(RuntimeError, match="native"):
         ship(tmp_path / "r", install=True)
+
+
+@pytest.mark.parametrize("activation_type, float_head", [("uint8", True), ("int8", False)])
+def test_quantize_cli_follows_the_config(cfg, tmp_path, monkeypatch, activation_type, float_head):
+    """``python -m training.quantize --run`` quantizes as the run's config says, as ``ship`` does."""
+    import onnx
+
+    import training.quantize
+    from training.export import export_onnx
+    from training.model import LightECGNet, ModelConfig
+
+    build_cache(cfg, progress=False)
+    c = json.loads(json.dumps(cfg))
+    c["quantize"].update(activation_type=activation_type, float_head=float_head)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(c))
+    torch.manual_seed(0)
+    export_onnx(LightECGNet(ModelConfig(**c["model"])).eval(), run / "lightecgnet_fp32.onnx", crop_len=None)
+    monkeypatch.setattr(training.quantize, "MIN_CALIBRATION_RECORDS", 20)  # the tiny cache has 24
+    training.quantize.main(["--run", str(run)])
+    _, act_zp, head = int8_graph_types(run / "lightecgnet_int8.onnx")
+    want = {"int8": onnx.TensorProto.INT8, "uint8": onnx.TensorProto.UINT8}[activation_type]
+    assert act_zp == {want}
+    assert (head == "Sigmoid") == float_head
+
+
+def test_entry_point_refuses_what_it_cannot_ship(capsys):
+    """``python -m training`` ships only a native run and installs only what it ships."""
+    from training.__main__ import main
+    from training.config import REPO
+
+    config = str(REPO / "training" / "configs" / "lightecgnet_reg.json")
+    with pytest.raises(SystemExit, match="--ship needs preprocess.path='native'"):
+        main(["--config", config, "--set", 'preprocess.path="reference"', "--run-name", "never", "--ship"])
+    with pytest.raises(SystemExit):
+        main(["--config", config, "--run-name", "never", "--install"])
+    assert "pass --ship too" in capsys.readouterr().err

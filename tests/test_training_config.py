@@ -34,3 +34,98 @@ def test_unknown_section_in_file_fails(tmp_path):
     p.write_text(json.dumps({"trian": {"epochs": 1}}))
     with pytest.raises(ConfigError, match="unknown config key 'trian'"):
         load_config(p)
+
+
+# training/ in layers: a module imports only from earlier layers or, without cycles, its own.
+LAYERS = (("config", "labels", "metrics"), ("data", "model", "checkpoint", "onnx_io"),
+          ("train", "export", "quantize", "evaluate"), ("ship",), ("__main__",))
+
+
+def training_imports(package) -> dict:
+    """Module name -> the training modules it imports, at the top or inside functions."""
+    import ast
+
+    graph = {}
+    for path in sorted(package.glob("*.py")):
+        if path.stem == "__init__":
+            continue
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("training."):
+                deps.add(node.module.split(".")[1])
+            elif isinstance(node, ast.ImportFrom) and node.module == "training":
+                deps |= {a.name for a in node.names}
+            elif isinstance(node, ast.Import):
+                deps |= {a.name.split(".")[1] for a in node.names if a.name.startswith("training.")}
+        graph[path.stem] = deps
+    return graph
+
+
+def layer_violations(graph: dict, layers) -> list[str]:
+    rank = {m: i for i, layer in enumerate(layers) for m in layer}
+    out = [f"{m} is in no layer" for m in graph if m not in rank]
+    out += [f"{m} (layer {rank[m] + 1}) imports {d} (layer {rank[d] + 1})"
+            for m, deps in graph.items() for d in sorted(deps) if m in rank and d in rank and rank[d] > rank[m]]
+    return out
+
+
+def import_cycle(graph: dict) -> list[str] | None:
+    """One cycle of the import graph as [a, b, ..., a], or None."""
+    import graphlib
+
+    try:
+        graphlib.TopologicalSorter({m: deps & graph.keys() for m, deps in graph.items()}).prepare()
+    except graphlib.CycleError as e:
+        return list(e.args[1])
+    return None
+
+
+def test_layer_and_cycle_checks_catch_what_they_are_for():
+    layers = (("a",), ("b", "c"))
+    assert layer_violations({"a": {"b"}, "b": set(), "c": set(), "d": set()}, layers) == [
+        "d is in no layer", "a (layer 1) imports b (layer 2)"]
+    assert set(import_cycle({"b": {"c"}, "c": {"b"}, "a": set()})) == {"b", "c"}
+    assert import_cycle({"b": {"c"}, "c": {"a"}, "a": set()}) is None
+
+
+def test_training_imports_go_down_only_and_have_no_cycle():
+    from training.config import REPO
+
+    graph = training_imports(REPO / "training")
+    assert {"config", "data", "train", "ship", "__main__"} <= graph.keys()
+    assert graph["__main__"] >= {"ship", "train"}  # the parser sees relative imports
+    assert layer_violations(graph, LAYERS) == []
+    assert import_cycle(graph) is None
+
+
+def test_config_validates_without_torch():
+    """Layer 1 (config, labels, metrics) works where torch cannot be imported."""
+    import subprocess
+    import sys
+
+    from training.config import REPO
+
+    code = f"""
+import sys
+
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "torch":
+            raise ImportError("torch is blocked in this test")
+
+sys.meta_path.insert(0, NoTorch())
+import training.labels, training.metrics
+from training.config import ConfigError, load_config
+
+assert load_config({CONFIG!r})["quantize"]["activation_type"] in ("int8", "uint8")
+try:
+    load_config(None, ["train.epochz=3"])
+except ConfigError as e:
+    print("refused:", e)
+assert "torch" not in sys.modules
+"""
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "refused: unknown config key 'train.epochz'" in r.stdout

@@ -4,17 +4,18 @@
     python tools/gen_coeffs.py            # rewrite the header
     python tools/gen_coeffs.py --check    # exit 1 if the committed header differs (tests do this)
 
-The taps are exactly what ``scipy.signal.resample_poly`` designs (``firwin(2*half_len+1, 1/max_rate,
-window=("kaiser", 5.0)) * up``) and the sections exactly ``butter(2, [0.5, 40], "bandpass", fs=100,
-output="sos")``, rounded to the native fixed-point formats (Q31 taps, Q30 biquad coefficients). The
-header also records the worst-case signal bound of the pipeline (headroom analysis below), so the
-native code's no-overflow argument is checked against the same numbers.
+The rates, the resampling ratios and the band-pass come from ``edgecardio.reference`` (the float64
+specification). The taps are exactly what ``scipy.signal.resample_poly`` designs for each ratio
+(``firwin(2*half_len+1, 1/max_rate, window=("kaiser", 5.0)) * up``) and the sections are
+``reference.bandpass_sos()``, rounded to the native fixed-point formats (Q31 taps, Q30 biquad
+coefficients). The header also records the worst-case signal bound of the pipeline (headroom
+analysis below), so the native code's no-overflow argument is checked against the same numbers.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
-from math import gcd
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +25,21 @@ from scipy import signal
 REPO = Path(__file__).resolve().parents[1]
 HEADER = REPO / "cpp" / "include" / "edgecardio" / "coeffs_generated.h"
 
-TARGET_FS_HZ = 100
-RATES_HZ = (100, 125, 200, 250, 360, 400, 500, 1000)
-KAISER_BETA = 5.0
+
+def _load_reference():
+    """``edgecardio.reference`` from this source tree: the header is an input of the package's
+    build, so its generator cannot import the built package (and must not follow an installed one)."""
+    spec = importlib.util.spec_from_file_location(
+        "edgecardio_reference_source", REPO / "python" / "edgecardio" / "reference.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+reference = _load_reference()
+TARGET_FS_HZ = reference.TARGET_FS_HZ
+RATES_HZ = reference.SUPPORTED_RATES_HZ
+KAISER_BETA = 5.0  # resample_poly's default window, which the specification uses
 TAP_FRAC_BITS = 31
 BIQUAD_FRAC_BITS = 30
 #: The pipeline scales each lead so its input magnitude is at most 2**INPUT_BITS (block floating point).
@@ -35,8 +48,7 @@ INPUT_BITS = 24
 
 def resample_design(fs_hz: int):
     """(up, down, half_len, h) as scipy.signal.resample_poly builds them (h already times ``up``)."""
-    g = gcd(TARGET_FS_HZ, fs_hz)
-    up, down = TARGET_FS_HZ // g, fs_hz // g
+    up, down = reference.resample_ratio(fs_hz)
     if up == down == 1:
         return 1, 1, 0, np.ones(1)  # resample_poly returns a copy: an identity "filter"
     max_rate = max(up, down)
@@ -49,10 +61,6 @@ def quantize(v, frac_bits: int) -> np.ndarray:
     q = np.round(np.asarray(v, dtype=np.float64) * 2.0**frac_bits)
     assert np.all(q >= -(2**31)) and np.all(q <= 2**31 - 1), "coefficient out of int32 range"
     return q.astype(np.int64)
-
-
-def bandpass_sos() -> np.ndarray:
-    return signal.butter(2, [0.5, 40.0], btype="bandpass", fs=TARGET_FS_HZ, output="sos")
 
 
 def biquad_q30(sos: np.ndarray) -> np.ndarray:
@@ -98,7 +106,7 @@ def headroom_log2() -> float:
     (sum|b| * max|x| + sum|a| * max|y|) in Q30, checked in ``accumulator_log2``.
     """
     fir = max(max(np.abs(h[p::up]).sum() for p in range(up)) for up, _, _, h in map(resample_design, RATES_HZ))
-    sos = bandpass_sos()
+    sos = reference.bandpass_sos()
     imp = np.zeros(4000)
     imp[0] = 1.0
     l1 = []
@@ -113,7 +121,7 @@ def headroom_log2() -> float:
 
 
 def accumulator_log2(signal_log2: float) -> float:
-    sos = bandpass_sos()
+    sos = reference.bandpass_sos()
     worst = max(np.abs(s[:3]).sum() + np.abs(s[4:]).sum() for s in sos)
     fir_l1 = max(max(np.abs(h[p::up]).sum() for p in range(up)) for up, _, _, h in map(resample_design, RATES_HZ))
     # + |k1| + |k2| residuals of at most 2^29 each (error feedback)
@@ -129,7 +137,7 @@ def c_array(values, per_line: int = 8, indent: str = "    ") -> str:
 
 
 def render() -> str:
-    sos = bandpass_sos()
+    sos = reference.bandpass_sos()
     bq = biquad_q30(sos)
     dc = dc_gains_q30(sos)
     head = headroom_log2()

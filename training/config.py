@@ -9,12 +9,45 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from .model import ModelConfig
+from edgecardio.modelcard import CLASSES
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture hyperparameters of LightECGNet (the ``model`` section of a training config)."""
+
+    stem_channels: int = 32
+    stem_kernel: int = 15
+    stage_channels: Sequence[int] = (64, 96, 128, 128)
+    blocks_per_stage: Sequence[int] = (1, 2, 2, 2)
+    kernel: int = 9
+    se_ratio: float = 0.25  # squeeze-excitation bottleneck as a fraction of channels; 0 disables
+    pool: str = "avgmax"  # "avg" or "avgmax" (concatenated global average and max)
+    demo_hidden: int = 32
+    use_demographics: bool = True
+    dropout: float = 0.2  # before the head
+    block_dropout: float = 0.0  # spatial dropout inside residual branches
+
+    def __post_init__(self):
+        if self.pool not in ("avg", "avgmax"):
+            raise ValueError(f"model.pool must be 'avg' or 'avgmax', got {self.pool!r}")
+        if len(self.stage_channels) != len(self.blocks_per_stage):
+            raise ValueError("model.stage_channels and model.blocks_per_stage must have the same length")
+        if self.kernel % 2 == 0 or self.stem_kernel % 2 == 0:
+            raise ValueError("model kernels must be odd (same padding)")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["stage_channels"] = list(self.stage_channels)
+        d["blocks_per_stage"] = list(self.blocks_per_stage)
+        return d
+
 
 DEFAULTS: dict[str, Any] = {
     "name": "lightecgnet",
@@ -27,7 +60,7 @@ DEFAULTS: dict[str, Any] = {
         "reader": "official",
         "compact_dir": "../shared/ptbxl",
         "data_version": "PTB-XL v1.0.3 (records100, 100 Hz)",
-        "classes": ["NORM", "MI", "STTC", "CD", "HYP"],
+        "classes": list(CLASSES),
         # PTB-XL benchmark (Strodthoff et al. 2020, 'superdiagnostic'): every scp_codes key whose
         # statement has diagnostic == 1 maps to its diagnostic_class, whatever its likelihood.
         "label_rule": "scp_diagnostic_class_any_likelihood",
@@ -38,8 +71,8 @@ DEFAULTS: dict[str, Any] = {
         "cache_dir": "data/cache",
     },
     "preprocess": {
-        # Must be "native" (edgecardio.preprocess) for a shipped model; "reference" or "scipy" only
-        # for development before the native path exists.
+        # Must be "native" (edgecardio.preprocess) for a shipped model; "reference" (the float64
+        # specification, edgecardio.reference) only for development and checks.
         "path": "native",
         "fs_hz": 100,
         "gain_per_mv": 1000.0,
@@ -118,7 +151,7 @@ DEFAULTS: dict[str, Any] = {
 CHOICES = {
     ("data", "reader"): {"official", "compact"},
     ("data", "label_rule"): {"scp_diagnostic_class_any_likelihood"},
-    ("preprocess", "path"): {"native", "reference", "scipy"},
+    ("preprocess", "path"): {"native", "reference"},
     ("train", "optimizer"): {"adamw"},
     ("train", "scheduler"): {"onecycle", "cosine", "constant"},
     ("train", "loss"): {"bce", "bce_plain"},
@@ -172,8 +205,8 @@ def validate(cfg: dict) -> dict:
         if cfg[section][key] not in allowed:
             raise ConfigError(f"{section}.{key}={cfg[section][key]!r} is not one of {sorted(allowed)}")
     d = cfg["data"]
-    if list(d["classes"]) != ["NORM", "MI", "STTC", "CD", "HYP"]:
-        raise ConfigError(f"data.classes must be the model-card order NORM, MI, STTC, CD, HYP, got {d['classes']}")
+    if tuple(d["classes"]) != CLASSES:
+        raise ConfigError(f"data.classes must be the model-card order {', '.join(CLASSES)}, got {d['classes']}")
     folds = [set(d["train_folds"]), set(d["val_folds"]), set(d["test_folds"])]
     if folds[0] & folds[1] or folds[0] & folds[2] or folds[1] & folds[2]:
         raise ConfigError("train, validation and test folds overlap")

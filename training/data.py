@@ -1,20 +1,16 @@
-"""PTB-XL: official layout, benchmark labels, fold splits and the preprocessed signal cache.
+"""PTB-XL signals: the official layout and the shared compact copy, the preprocessed signal cache
+and the demographics of the labeled records.
 
-    python -m training.data --config training/configs/lightecgnet.json      # build the cache
+    python -m training.data --config training/configs/lightecgnet_reg.json      # build the cache
 
-* Labels follow the PTB-XL benchmark (Strodthoff et al. 2020, ``superdiagnostic``): every key of a
-  record's ``scp_codes`` whose statement has ``diagnostic == 1`` in ``scp_statements.csv`` maps to
-  its ``diagnostic_class``, with no likelihood threshold; records with no superclass are dropped.
-* Splits are by ``strat_fold`` as the config says (train 1-8, validation 9, test 10 when present).
-* Signals are read as int16 ADC counts (official layout via ``wfdb``; or the shared compact copy,
-  the same samples) and conditioned by ``edgecardio.preprocess``, the native path the device runs,
-  once, into a memory-mapped float32 ``[n, 12, 1000]`` array. The cache's ``meta.json`` records
-  which preprocessing path built it; the shipped model may only be trained from a native cache.
+Signals are read as int16 ADC counts (official layout via ``wfdb``; or the shared compact copy, the
+same samples) and conditioned by ``edgecardio.preprocess``, the native path the device runs, once,
+into a memory-mapped float32 ``[n, 12, 1000]`` array. The cache's ``meta.json`` records which
+preprocessing path built it; the shipped model may only be trained from a native cache.
 """
 from __future__ import annotations
 
 import argparse
-import ast
 import hashlib
 import io
 import json
@@ -26,69 +22,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import modelcard
-from .config import load_config, repo_path
+from edgecardio import modelcard
 
-CLASSES = tuple(modelcard.CLASSES)
+from .config import load_config, repo_path
+from .labels import Split, read_database, read_statements, split_by_fold, superclass_labels
+
 N_LEADS, N_SAMPLES = modelcard.N_LEADS, modelcard.N_SAMPLES
 CACHE_FORMAT = 1
-
-
-# ----------------------------------------------------------------------------------------------
-# Metadata and labels
-
-
-def read_database(root) -> pd.DataFrame:
-    """``ptbxl_database.csv`` indexed by ``ecg_id`` (file order kept), ``scp_codes`` parsed to dicts."""
-    db = pd.read_csv(Path(root) / "ptbxl_database.csv", index_col="ecg_id")
-    db["scp_codes"] = db["scp_codes"].apply(ast.literal_eval)
-    return db
-
-
-def read_statements(root) -> pd.DataFrame:
-    return pd.read_csv(Path(root) / "scp_statements.csv", index_col=0)
-
-
-def diagnostic_map(statements: pd.DataFrame) -> dict[str, str]:
-    """SCP code -> diagnostic superclass, for statements with ``diagnostic == 1``."""
-    diag = statements[statements["diagnostic"] == 1]
-    return {code: cls for code, cls in diag["diagnostic_class"].items() if isinstance(cls, str)}
-
-
-def superclass_labels(scp_codes, statements: pd.DataFrame, classes=CLASSES) -> np.ndarray:
-    """Multi-hot ``[n, len(classes)]`` uint8 labels from an iterable of ``scp_codes`` dicts."""
-    mapping = diagnostic_map(statements)
-    unknown = set(mapping.values()) - set(classes)
-    if unknown:
-        raise ValueError(f"scp_statements.csv has diagnostic classes {sorted(unknown)} outside {list(classes)}")
-    col = {c: i for i, c in enumerate(classes)}
-    codes = list(scp_codes)
-    y = np.zeros((len(codes), len(classes)), dtype=np.uint8)
-    for i, d in enumerate(codes):
-        for code in d:  # any likelihood, including 0.0, counts (benchmark protocol)
-            cls = mapping.get(code)
-            if cls is not None:
-                y[i, col[cls]] = 1
-    return y
-
-
-@dataclass
-class Split:
-    """Row positions (into the labeled table) of each split."""
-
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
-
-
-def split_by_fold(folds: np.ndarray, train_folds, val_folds, test_folds) -> Split:
-    folds = np.asarray(folds)
-    pick = lambda fs: np.flatnonzero(np.isin(folds, list(fs)))  # noqa: E731
-    s = Split(pick(train_folds), pick(val_folds), pick(test_folds))
-    if len(s.train) == 0 or len(s.val) == 0:
-        raise ValueError(f"empty split: {len(s.train)} train, {len(s.val)} validation records "
-                         f"(folds present: {sorted(set(folds.tolist()))})")
-    return s
 
 
 # ----------------------------------------------------------------------------------------------
@@ -135,23 +75,11 @@ def iter_compact(compact_dir, db: pd.DataFrame):
 # Preprocessing
 
 
-def _scipy_spec_preprocess(signal, fs_hz, gain_per_mv=1000.0):
-    """Local copy of the float64 spec, for development before edgecardio.preprocess exists."""
-    from fractions import Fraction
+def _reference_preprocess(signal, fs_hz, gain_per_mv=1000.0):
+    """The float64 specification on ADC counts: for development and checks, never shipped."""
+    from edgecardio import reference
 
-    from scipy import signal as ss
-
-    x = np.asarray(signal, dtype=np.float64)
-    if np.issubdtype(np.asarray(signal).dtype, np.integer):
-        x = x / gain_per_mv
-    if fs_hz != modelcard.MODEL_FS_HZ:
-        r = Fraction(modelcard.MODEL_FS_HZ, int(fs_hz))
-        x = ss.resample_poly(x, r.numerator, r.denominator, axis=-1)
-    sos = ss.butter(2, [0.5, 40.0], btype="bandpass", fs=modelcard.MODEL_FS_HZ, output="sos")
-    x = ss.sosfiltfilt(sos, x, axis=-1)
-    mu, sd = x.mean(axis=-1, keepdims=True), x.std(axis=-1, keepdims=True)
-    out = np.where(sd > 1e-6, (x - mu) / np.where(sd > 1e-6, sd, 1.0), 0.0)
-    return out.astype(np.float32)
+    return reference.preprocess_reference(reference.counts_to_mv(signal, gain_per_mv), fs_hz)
 
 
 def get_preprocess(path: str):
@@ -159,18 +87,11 @@ def get_preprocess(path: str):
     if path == "native":
         import edgecardio
 
-        if not hasattr(edgecardio, "preprocess"):
-            raise RuntimeError("preprocess.path='native' but edgecardio.preprocess does not exist in "
-                               f"{edgecardio.__file__}: build/install the package first")
-        engine = edgecardio.engine() if hasattr(edgecardio, "engine") else "unknown"
         return edgecardio.preprocess, {"path": "native", "function": "edgecardio.preprocess",
-                                       "edgecardio_version": edgecardio.__version__, "engine": str(engine)}
+                                       "edgecardio_version": edgecardio.__version__,
+                                       "engine": str(edgecardio.engine())}
     if path == "reference":
-        from edgecardio import reference
-
-        return reference.preprocess, {"path": "reference", "function": "edgecardio.reference.preprocess"}
-    if path == "scipy":
-        return _scipy_spec_preprocess, {"path": "scipy", "function": "training.data._scipy_spec_preprocess"}
+        return _reference_preprocess, {"path": "reference", "function": "edgecardio.reference.preprocess_reference"}
     raise ValueError(f"unknown preprocess path {path!r}")
 
 
@@ -186,15 +107,13 @@ def _file_sha256(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def build_cache(cfg: dict, force: bool = False, limit: int | None = None, progress: bool = True) -> Path:
+def build_cache(cfg: dict, force: bool = False, progress: bool = True) -> Path:
     """Preprocess every record of ``data.root`` once into ``signals.npy`` (float32, memory-mappable)."""
     out = cache_dir_for(cfg)
     if (out / "meta.json").is_file() and not force:
         return out
     root = repo_path(cfg["data"]["root"])
     db = read_database(root)
-    if limit:
-        db = db.iloc[:limit]
     fn, pinfo = get_preprocess(cfg["preprocess"]["path"])
     fs_hz = cfg["preprocess"]["fs_hz"]
     out.mkdir(parents=True, exist_ok=True)

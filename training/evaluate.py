@@ -2,10 +2,10 @@
 
     python -m training.evaluate --run runs/NAME [--model FILE.onnx ...] [--out DIR]
 
-Macro and per-class ROC AUC (sklearn), per-class F1 at thresholds tuned on the validation folds
-(maximum F1), accuracy (exact multi-label match and per class), multi-label confusion matrices,
-90% bootstrap intervals over records (>= 100 resamples), and a naive-prevalence baseline. Writes
-``report.json``, ``roc_<model>.png`` and ``confusion_<model>.png``.
+The metrics of :mod:`training.metrics` (macro and per-class ROC AUC, per-class F1 at thresholds
+tuned on the validation folds, accuracy, multi-label confusion matrices, 90% bootstrap intervals,
+a naive-prevalence baseline) for every model and split. Writes ``report.json``,
+``roc_<model>_<split>.png`` and ``confusion_<model>_<split>.png``.
 
 Thresholds are tuned on fold 9 and, on fold 9 itself, the F1 figures are therefore optimistic;
 the AUCs do not depend on thresholds.
@@ -18,103 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-CLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
+from edgecardio import modelcard
+from edgecardio.modelcard import CLASSES
 
-
-def macro_auc(y: np.ndarray, p: np.ndarray) -> tuple[float, list[float]]:
-    """Macro ROC AUC (unweighted mean over classes) and the per-class values."""
-    from sklearn.metrics import roc_auc_score
-
-    per = [float(roc_auc_score(y[:, k], p[:, k])) for k in range(y.shape[1])]
-    return float(np.mean(per)), per
-
-
-def tune_thresholds(y: np.ndarray, p: np.ndarray) -> list[float]:
-    """Per class, the probability threshold that maximizes F1 on (y, p)."""
-    from sklearn.metrics import precision_recall_curve
-
-    out = []
-    for k in range(y.shape[1]):
-        prec, rec, thr = precision_recall_curve(y[:, k], p[:, k])
-        f1 = 2 * prec[:-1] * rec[:-1] / np.maximum(prec[:-1] + rec[:-1], 1e-12)
-        out.append(float(thr[int(np.argmax(f1))]))
-    return out
-
-
-def f1_scores(y: np.ndarray, pred: np.ndarray) -> list[float]:
-    tp = (pred & (y == 1)).sum(0)
-    fp = (pred & (y == 0)).sum(0)
-    fn = (~pred & (y == 1)).sum(0)
-    return [float(v) for v in 2 * tp / np.maximum(2 * tp + fp + fn, 1)]
-
-
-def point_metrics(y: np.ndarray, p: np.ndarray, thresholds) -> dict:
-    y = y.astype(np.uint8)
-    pred = p >= np.asarray(thresholds)[None, :]
-    auc, per = macro_auc(y, p)
-    f1 = f1_scores(y, pred)
-    return {"macro_auc": auc, "per_class_auc": dict(zip(CLASSES, per)),
-            "macro_f1": float(np.mean(f1)), "per_class_f1": dict(zip(CLASSES, f1)),
-            "exact_match_accuracy": float((pred == (y == 1)).all(1).mean()),
-            "per_class_accuracy": dict(zip(CLASSES, [float(v) for v in (pred == (y == 1)).mean(0)]))}
-
-
-def confusion(y: np.ndarray, p: np.ndarray, thresholds) -> dict:
-    from sklearn.metrics import multilabel_confusion_matrix
-
-    m = multilabel_confusion_matrix(y, (p >= np.asarray(thresholds)[None, :]).astype(int))
-    return {c: {"tn": int(a[0, 0]), "fp": int(a[0, 1]), "fn": int(a[1, 0]), "tp": int(a[1, 1])}
-            for c, a in zip(CLASSES, m)}
-
-
-def bootstrap(y: np.ndarray, p: np.ndarray, thresholds, n: int, ci: float, seed: int) -> dict:
-    """Percentile intervals of the point metrics over ``n`` record resamples."""
-    if n < 100:
-        raise ValueError(f"bootstrap needs >= 100 resamples, got {n}")
-    rng = np.random.default_rng(seed)
-    rows = {"macro_auc": [], "macro_f1": [], "exact_match_accuracy": []}
-    rows.update({f"auc_{c}": [] for c in CLASSES})
-    rows.update({f"f1_{c}": [] for c in CLASSES})
-    done = 0
-    while done < n:
-        idx = rng.integers(0, len(y), len(y))
-        yb = y[idx]
-        if (yb.sum(0) == 0).any() or (yb.sum(0) == len(yb)).any():
-            continue  # a class without both outcomes has no AUC; draw again
-        m = point_metrics(yb, p[idx], thresholds)
-        rows["macro_auc"].append(m["macro_auc"])
-        rows["macro_f1"].append(m["macro_f1"])
-        rows["exact_match_accuracy"].append(m["exact_match_accuracy"])
-        for c in CLASSES:
-            rows[f"auc_{c}"].append(m["per_class_auc"][c])
-            rows[f"f1_{c}"].append(m["per_class_f1"][c])
-        done += 1
-    lo, hi = 100 * (1 - ci) / 2, 100 * (1 + ci) / 2
-    return {k: [float(np.percentile(v, lo)), float(np.percentile(v, hi))] for k, v in rows.items()} | {
-        "resamples": n, "ci": ci, "seed": seed}
-
-
-def naive_baseline(y_train: np.ndarray, y: np.ndarray) -> dict:
-    """Predict the training prevalence for every record: AUC 0.5; F1 of always-positive; accuracy of
-    the per-class majority decision."""
-    prev = y_train.mean(0)
-    always = np.ones_like(y, dtype=bool)
-    majority = np.broadcast_to(prev >= 0.5, y.shape)
-    return {"training_prevalence": dict(zip(CLASSES, [float(v) for v in prev])), "macro_auc": 0.5,
-            "per_class_f1_always_positive": dict(zip(CLASSES, f1_scores(y.astype(np.uint8), always))),
-            "per_class_accuracy_majority": dict(zip(CLASSES, [float(v) for v in (majority == (y == 1)).mean(0)])),
-            "exact_match_accuracy_majority": float((majority == (y == 1)).all(1).mean())}
-
-
-def evaluate_predictions(y: np.ndarray, p: np.ndarray, thresholds, *, bootstrap_samples=200, ci=0.90,
-                         seed=7) -> dict:
-    out = point_metrics(y, p, thresholds)
-    out["n_records"] = int(len(y))
-    out["thresholds"] = dict(zip(CLASSES, [float(t) for t in thresholds]))
-    out["confusion"] = confusion(y, p, thresholds)
-    out["bootstrap"] = bootstrap(y, p, thresholds, bootstrap_samples, ci, seed)
-    return out
-
+from .config import repo_path
+from .data import fit_stats, load_dataset, ptbxl_sex, read_record_official
+from .labels import read_database, read_statements, superclass_labels
+from .metrics import evaluate_predictions, macro_auc, naive_baseline, tune_thresholds
+from .onnx_io import onnx_predict, onnx_session
 
 def plot_roc(y, p, path, title):
     import matplotlib
@@ -161,9 +72,6 @@ def evaluate_models(cfg: dict, models: dict, out_dir, tune_on: str | None = None
     Thresholds are tuned per model on the validation folds (max F1); ``tune_on`` names the model
     whose thresholds are applied to every model (the one the runtime ships as default).
     """
-    from .data import fit_stats, load_dataset
-    from .export import onnx_predict, onnx_session
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ds = load_dataset(cfg)
@@ -212,12 +120,9 @@ def classifier_auc(cfg: dict, model_dir, precision: str = "int8", fs_hz: int = 1
     ``fs_hz=500`` feeds a band-limited 5x upsampling of the 100-Hz records (scipy resample_poly,
     rounded to int16), which the runtime must resample back: the judged 500-Hz check.
     """
-    from edgecardio import Classifier
     from scipy.signal import resample_poly
 
-    from . import modelcard as mc
-    from .config import repo_path
-    from .data import read_database, read_record_official, read_statements, superclass_labels
+    from edgecardio import Classifier
 
     root = repo_path(cfg["data"]["root"])
     db = read_database(root)
@@ -228,8 +133,8 @@ def classifier_auc(cfg: dict, model_dir, precision: str = "int8", fs_hz: int = 1
     if limit:
         db, y = db.iloc[:limit], y[:limit]
     clf = Classifier(model_dir, precision=precision, backend=backend)
-    lo_h, hi_h = mc.VALID_RANGES["height_cm"]
-    lo_w, hi_w = mc.VALID_RANGES["weight_kg"]
+    lo_h, hi_h = modelcard.VALID_RANGES["height_cm"]
+    lo_w, hi_w = modelcard.VALID_RANGES["weight_kg"]
     probs = np.empty((len(db), len(CLASSES)), np.float32)
     batch = 64
     rows = list(db.itertuples())
@@ -241,7 +146,7 @@ def classifier_auc(cfg: dict, model_dir, precision: str = "int8", fs_hz: int = 1
                 x = np.clip(np.rint(resample_poly(x.astype(np.float64), fs_hz // 100, 1, axis=-1)), -32768, 32767).astype(np.int16)
             sigs.append(x)
             kw["age"].append(None if np.isnan(r.age) else min(float(r.age), 90.0))  # PTB-XL: 300 = over 89
-            kw["sex"].append(None if np.isnan(r.sex) else ("male", "female")[int(r.sex)])
+            kw["sex"].append(ptbxl_sex(r.sex))
             kw["height_cm"].append(float(r.height) if lo_h <= r.height <= hi_h else None)  # NaN fails both
             kw["weight_kg"].append(float(r.weight) if lo_w <= r.weight <= hi_w else None)
         preds = clf.predict_batch(sigs, fs_hz, gain_per_mv=gain, **kw)

@@ -1,11 +1,10 @@
 """Export a trained LightECGNet to ONNX under the runtime contract of ``edgecardio.modelcard``.
 
     python -m training.export --checkpoint runs/NAME/best.pt --out model.onnx
-    python -m training.export --placeholder-seed 0 --out model.onnx   # untrained, fixed seed
 
 The graph takes ``ecg`` float32 ``[batch, 12, 1000]`` and ``demographics`` float32 ``[batch, 8]``
 and returns ``probabilities`` float32 ``[batch, 5]`` (sigmoid inside the graph), batch dynamic,
-opset 17, simplified with onnxsim. :func:`export_onnx` is also what builds the placeholder model.
+opset 17, simplified with onnxsim.
 """
 from __future__ import annotations
 
@@ -17,8 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import modelcard
-from .model import N_CLASSES, N_DEMOGRAPHICS, CropEnsemble, LightECGNet
+from edgecardio import modelcard
+
+from .checkpoint import load_checkpoint
+from .model import N_DEMOGRAPHICS, CropEnsemble, torch_predict
+from .onnx_io import onnx_predict
 
 OPSET = 17
 INPUT_ECG, INPUT_DEMOGRAPHICS = modelcard.INPUT_ECG, modelcard.INPUT_DEMOGRAPHICS
@@ -83,54 +85,14 @@ def export_onnx(model: nn.Module, path, *, crop_len: int | None = 250, crop_stri
     return path
 
 
-@torch.no_grad()
-def torch_predict(wrapped: CropEnsemble, ecg, demographics, batch_size: int = 256) -> np.ndarray:
-    wrapped.eval()
-    ecg, demographics = torch.as_tensor(ecg), torch.as_tensor(demographics)
-    out = [wrapped(ecg[i:i + batch_size], demographics[i:i + batch_size]) for i in range(0, len(ecg), batch_size)]
-    return torch.cat(out).numpy()
-
-
-def onnx_session(path, threads: int = 1):
-    import onnxruntime as ort
-
-    from edgecardio.classifier import ort_session_options
-
-    # the runtime's settings (exact int8 arithmetic on x86-64), so evaluation sees what devices compute
-    return ort.InferenceSession(str(path), ort_session_options(threads), providers=["CPUExecutionProvider"])
-
-
-def onnx_predict(path_or_session, ecg: np.ndarray, demographics: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    sess = onnx_session(path_or_session) if isinstance(path_or_session, (str, Path)) else path_or_session
-    ecg = np.ascontiguousarray(ecg, dtype=np.float32)
-    demographics = np.ascontiguousarray(demographics, dtype=np.float32)
-    out = [sess.run([OUTPUT_PROBABILITIES], {INPUT_ECG: ecg[i:i + batch_size],
-                                            INPUT_DEMOGRAPHICS: demographics[i:i + batch_size]})[0]
-           for i in range(0, len(ecg), batch_size)]
-    return np.concatenate(out) if out else np.zeros((0, N_CLASSES), np.float32)
-
-
-def placeholder_model(seed: int = 0) -> LightECGNet:
-    """An untrained LightECGNet with fixed-seed weights (for packaging before training lands)."""
-    torch.manual_seed(seed)
-    return LightECGNet().eval()
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint", help="a checkpoint written by training.train")
-    src.add_argument("--placeholder-seed", type=int, help="export an untrained fixed-seed LightECGNet")
+    ap.add_argument("--checkpoint", required=True, help="a checkpoint written by training.train")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
-    if a.checkpoint:
-        from .train import load_checkpoint
-
-        model, cfg = load_checkpoint(a.checkpoint)
-        ev = cfg["eval"]
-        export_onnx(model, a.out, crop_len=ev["crop_len"], crop_stride=ev["crop_stride"], aggregate=ev["aggregate"])
-    else:
-        export_onnx(placeholder_model(a.placeholder_seed), a.out)
+    model, cfg = load_checkpoint(a.checkpoint)
+    ev = cfg["eval"]
+    export_onnx(model, a.out, crop_len=ev["crop_len"], crop_stride=ev["crop_stride"], aggregate=ev["aggregate"])
     print(a.out)
 
 

@@ -10,46 +10,17 @@ Shapes on the full window: 1000 -> 500 -> 250 -> 125 -> 63 (four stride-2 stages
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Sequence
-
+import numpy as np
 import torch
 from torch import nn
 
-N_LEADS = 12
-N_DEMOGRAPHICS = 8
-N_CLASSES = 5
+from edgecardio import modelcard
 
+from .config import ModelConfig
 
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture hyperparameters (the ``model`` section of a training config)."""
-
-    stem_channels: int = 32
-    stem_kernel: int = 15
-    stage_channels: Sequence[int] = (64, 96, 128, 128)
-    blocks_per_stage: Sequence[int] = (1, 2, 2, 2)
-    kernel: int = 9
-    se_ratio: float = 0.25  # squeeze-excitation bottleneck as a fraction of channels; 0 disables
-    pool: str = "avgmax"  # "avg" or "avgmax" (concatenated global average and max)
-    demo_hidden: int = 32
-    use_demographics: bool = True
-    dropout: float = 0.2  # before the head
-    block_dropout: float = 0.0  # spatial dropout inside residual branches
-
-    def __post_init__(self):
-        if self.pool not in ("avg", "avgmax"):
-            raise ValueError(f"model.pool must be 'avg' or 'avgmax', got {self.pool!r}")
-        if len(self.stage_channels) != len(self.blocks_per_stage):
-            raise ValueError("model.stage_channels and model.blocks_per_stage must have the same length")
-        if self.kernel % 2 == 0 or self.stem_kernel % 2 == 0:
-            raise ValueError("model kernels must be odd (same padding)")
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["stage_channels"] = list(self.stage_channels)
-        d["blocks_per_stage"] = list(self.blocks_per_stage)
-        return d
+N_LEADS = modelcard.N_LEADS
+N_DEMOGRAPHICS = len(modelcard.DEMOGRAPHIC_FEATURES)
+N_CLASSES = len(modelcard.CLASSES)
 
 
 class SqueezeExcite(nn.Module):
@@ -182,6 +153,15 @@ class CropEnsemble(nn.Module):
 
     def forward(self, ecg, demographics):
         return torch.sigmoid(self.logits(ecg, demographics))
+
+
+@torch.no_grad()
+def torch_predict(wrapped: CropEnsemble, ecg, demographics, batch_size: int = 256) -> np.ndarray:
+    """Probabilities of ``wrapped`` (eval mode) for arrays or tensors, ``batch_size`` records at a time."""
+    wrapped.eval()
+    ecg, demographics = torch.as_tensor(ecg), torch.as_tensor(demographics)
+    out = [wrapped(ecg[i:i + batch_size], demographics[i:i + batch_size]) for i in range(0, len(ecg), batch_size)]
+    return torch.cat(out).numpy()
 
 
 if __name__ == "__main__":

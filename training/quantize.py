@@ -1,6 +1,10 @@
-"""INT8 (static QDQ, signed int8, per-channel weights) and FP16 variants of the FP32 model.
+"""INT8 and FP16 variants of the FP32 model.
 
     python -m training.quantize --run runs/NAME          # uses runs/NAME/config.json and the cache
+
+INT8 is static QDQ with per-channel signed int8 weights and the activation type, calibration
+method and float head of the run's ``quantize`` config section (:func:`int8_options`), the same
+whether ``training.ship`` or this command quantizes.
 
 Calibration feeds preprocessed training-fold records (``quantize.calibration_records`` of them,
 at least 500) through ONNX Runtime's static quantizer after its pre-processing pass (shape
@@ -11,12 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-from . import modelcard
+from edgecardio import modelcard
+
+from .data import fit_stats, load_dataset
+from .onnx_io import check_contract
 
 MIN_CALIBRATION_RECORDS = 500
 
@@ -41,9 +47,18 @@ class _Reader:
         self.i = 0
 
 
+def int8_options(q: dict) -> dict:
+    """The :func:`quantize_int8` keywords that the ``quantize`` section of a config sets.
+
+    ``float_head`` defaults to True for run configs saved before the key existed.
+    """
+    return {"method": q["calibration_method"], "per_channel": q["per_channel"],
+            "activation_type": q["activation_type"], "float_head": q.get("float_head", True)}
+
+
 def quantize_int8(fp32_path, out_path, calib_ecg: np.ndarray, calib_demo: np.ndarray, *,
                   method: str = "minmax", per_channel: bool = True, activation_type: str = "int8",
-                  float_head: bool = True, min_records: int = MIN_CALIBRATION_RECORDS) -> Path:
+                  float_head: bool = True, min_records: int | None = None) -> Path:
     """Static QDQ INT8 of ``fp32_path``: signed int8 weights (per channel if ``per_channel``) and
     ``activation_type`` ("int8" or "uint8", asymmetric) activations. With ``float_head`` the
     classifier head (the last Gemm/MatMul and everything after it up to the output) stays float,
@@ -52,6 +67,8 @@ def quantize_int8(fp32_path, out_path, calib_ecg: np.ndarray, calib_demo: np.nda
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    if min_records is None:
+        min_records = MIN_CALIBRATION_RECORDS
     if len(calib_ecg) < min_records:
         raise ValueError(f"INT8 calibration needs at least {min_records} records, got {len(calib_ecg)}")
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
@@ -71,7 +88,7 @@ def quantize_int8(fp32_path, out_path, calib_ecg: np.ndarray, calib_demo: np.nda
                         activation_type=act_types[activation_type], weight_type=QuantType.QInt8,
                         calibrate_method=methods[method], nodes_to_exclude=exclude,
                         extra_options={"CalibTensorRangeSymmetric": False, "CalibMovingAverage": False})
-    _check_contract(out_path)
+    check_contract(out_path)
     return out_path
 
 
@@ -103,63 +120,8 @@ def convert_fp16(fp32_path, out_path) -> Path:
 
     m = convert_float_to_float16(onnx.load(str(fp32_path)), keep_io_types=True)
     onnx.save(m, str(out_path))
-    _check_contract(out_path)
+    check_contract(out_path)
     return Path(out_path)
-
-
-def _check_contract(path):
-    from .export import onnx_session
-
-    sess = onnx_session(path)
-    ins = {i.name: (i.type, i.shape) for i in sess.get_inputs()}
-    outs = {o.name: (o.type, o.shape) for o in sess.get_outputs()}
-    assert set(ins) == {modelcard.INPUT_ECG, modelcard.INPUT_DEMOGRAPHICS}, ins
-    assert set(outs) == {modelcard.OUTPUT_PROBABILITIES}, outs
-    for name, (typ, _) in {**ins, **outs}.items():
-        if typ != "tensor(float)":
-            raise RuntimeError(f"{path}: {name} is {typ}, the contract says float32")
-
-
-def time_model(path, n: int = 200, threads: int = 1, batch: int = 1, seed: int = 0) -> dict:
-    """Median and p90 latency (ms) of one ONNX Runtime call on the CPU."""
-    from .export import onnx_session
-
-    sess = onnx_session(path, threads=threads)
-    rng = np.random.default_rng(seed)
-    feed = {modelcard.INPUT_ECG: rng.standard_normal((batch, 12, 1000)).astype(np.float32),
-            modelcard.INPUT_DEMOGRAPHICS: rng.standard_normal((batch, 8)).astype(np.float32)}
-    for _ in range(10):
-        sess.run(None, feed)
-    ts = []
-    for _ in range(n):
-        t = time.perf_counter()
-        sess.run(None, feed)
-        ts.append((time.perf_counter() - t) * 1e3)
-    return {"median_ms": float(np.median(ts)), "p90_ms": float(np.percentile(ts, 90)), "runs": n,
-            "threads": threads, "batch": batch}
-
-
-def time_models(paths: dict, n: int = 300, threads: int = 1, batch: int = 1, seed: int = 0) -> dict:
-    """Latency (ms) of several ONNX models measured round-robin, one call of each in turn, so
-    that load from other processes on a shared machine hits every model alike."""
-    from .export import onnx_session
-
-    sessions = {name: onnx_session(p, threads=threads) for name, p in paths.items()}
-    rng = np.random.default_rng(seed)
-    feed = {modelcard.INPUT_ECG: rng.standard_normal((batch, 12, 1000)).astype(np.float32),
-            modelcard.INPUT_DEMOGRAPHICS: rng.standard_normal((batch, 8)).astype(np.float32)}
-    for s in sessions.values():
-        for _ in range(20):
-            s.run(None, feed)
-    ts = {name: [] for name in sessions}
-    for _ in range(n):
-        for name, s in sessions.items():
-            t = time.perf_counter()
-            s.run(None, feed)
-            ts[name].append((time.perf_counter() - t) * 1e3)
-    return {name: {"median_ms": float(np.median(v)), "p10_ms": float(np.percentile(v, 10)),
-                   "p90_ms": float(np.percentile(v, 90)), "runs": n, "threads": threads, "batch": batch}
-            for name, v in ts.items()}
 
 
 def calibration_set(ds, stats, qcfg: dict, seed: int):
@@ -171,8 +133,6 @@ def calibration_set(ds, stats, qcfg: dict, seed: int):
 
 
 def main(argv=None):
-    from .data import fit_stats, load_dataset
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", required=True, help="run directory holding config.json and lightecgnet_fp32.onnx")
     ap.add_argument("--method", help="override quantize.calibration_method")
@@ -184,8 +144,10 @@ def main(argv=None):
     stats = fit_stats(ds.demographics_raw.iloc[ds.split.train])
     q = cfg["quantize"]
     x, d, _ = calibration_set(ds, stats, q, cfg["seed"])
-    out = quantize_int8(run / "lightecgnet_fp32.onnx", a.out or run / "lightecgnet_int8.onnx", x, d,
-                        method=a.method or q["calibration_method"], per_channel=q["per_channel"])
+    options = int8_options(q)
+    if a.method:
+        options["method"] = a.method
+    out = quantize_int8(run / "lightecgnet_fp32.onnx", a.out or run / "lightecgnet_int8.onnx", x, d, **options)
     print(out)
 
 

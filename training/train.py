@@ -1,14 +1,13 @@
 """Train LightECGNet on PTB-XL folds 1-8, select on fold 9.
 
-    python -m training.train --config training/configs/lightecgnet.json --ship
+    python -m training.train --config training/configs/lightecgnet_reg.json
     python -m training.train --config ... --set train.epochs=5 --run-name quick   # an experiment
     python -m training.train --config ... --resume runs/NAME                      # continue
 
 Weighted BCE (positive weights from training prevalence), AdamW, one-cycle or cosine schedule,
 optional weight EMA, random crops with light augmentation, early stopping on the validation macro
 AUC of the test-time crop ensemble (what the exported graph computes), best and last checkpoints,
-fixed seeds. ``--ship`` then exports FP32 ONNX, quantizes to INT8, evaluates both on the
-validation folds and writes the model card (training.ship); it refuses a non-native cache.
+fixed seeds. ``python -m training ... --ship`` trains and then ships (:mod:`training.ship`).
 """
 from __future__ import annotations
 
@@ -16,23 +15,26 @@ import argparse
 import copy
 import json
 import math
-import os
 import random
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from .config import REPO, load_config, repo_path
-from .data import fit_stats, load_dataset
-from .evaluate import macro_auc
-from .model import CropEnsemble, LightECGNet, ModelConfig, count_parameters
+from edgecardio import modelcard
 
-#: Encoded demographics of a patient with nothing known (see edgecardio.modelcard).
-ALL_MISSING = torch.tensor([0, 1, 0, 1, 0, 1, 0, 1], dtype=torch.float32)
+from .checkpoint import read_checkpoint, save_atomic, save_checkpoint
+from .config import REPO, load_config
+from .data import fit_stats, load_dataset
+from .metrics import macro_auc
+from .model import CropEnsemble, LightECGNet, ModelConfig, count_parameters, torch_predict
+
+#: Encoded demographics of a patient with nothing known.
+ALL_MISSING = torch.from_numpy(modelcard.encode_demographics({}))
 
 
 def seed_everything(seed: int):
@@ -58,14 +60,14 @@ def random_crops(x: torch.Tensor, crop_len: int, gen: torch.Generator) -> torch.
     return torch.gather(x, 2, idx)
 
 
-def augment(x: torch.Tensor, demo: torch.Tensor, aug: dict, gen: torch.Generator, fs_hz: int = 100):
+def augment(x: torch.Tensor, demo: torch.Tensor, aug: dict, gen: torch.Generator):
     """Amplitude, baseline wander, noise, lead dropout on z-scored signals; demographics dropout."""
     b, c, n = x.shape
     if aug["amplitude_scale"] > 0:
         a = aug["amplitude_scale"]
         x = x * (1 + a * (2 * torch.rand(b, c, 1, generator=gen) - 1))
     if aug["baseline_wander"] > 0:
-        t = torch.arange(n, dtype=torch.float32) / fs_hz
+        t = torch.arange(n, dtype=torch.float32) / modelcard.MODEL_FS_HZ
         f = 0.05 + 0.45 * torch.rand(b, c, 1, generator=gen)  # Hz, below the 0.5-Hz high-pass corner
         ph = 2 * math.pi * torch.rand(b, c, 1, generator=gen)
         amp = aug["baseline_wander"] * torch.rand(b, c, 1, generator=gen)
@@ -101,18 +103,6 @@ def param_groups(model: nn.Module, weight_decay: float):
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-@torch.no_grad()
-def predict(model: nn.Module, ecg: np.ndarray, demo: np.ndarray, crop_len: int, stride: int, aggregate: str,
-            batch_size: int = 256) -> np.ndarray:
-    """Probabilities of the crop ensemble (crop_len 0 = full window), as the exported graph computes."""
-    w = CropEnsemble(model, crop_len=crop_len or None, stride=stride, n_samples=ecg.shape[-1], aggregate=aggregate).eval()
-    out = []
-    for i in range(0, len(ecg), batch_size):
-        out.append(w(torch.from_numpy(np.ascontiguousarray(ecg[i:i + batch_size])),
-                     torch.from_numpy(demo[i:i + batch_size])))
-    return torch.cat(out).numpy()
-
-
 class EMA:
     """Exponential moving average of parameters and buffers (BN statistics follow the live model)."""
 
@@ -131,20 +121,6 @@ class EMA:
             e.copy_(m)
 
 
-def save_checkpoint(path: Path, model: nn.Module, cfg: dict, stats: dict, extra: dict | None = None):
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "config": cfg, "demographic_stats": stats,
-                "n_parameters": count_parameters(model), **(extra or {})}, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path) -> tuple[LightECGNet, dict]:
-    ck = torch.load(path, map_location="cpu", weights_only=False)
-    model = LightECGNet(ModelConfig(**ck["config"]["model"]))
-    model.load_state_dict(ck["model"])
-    return model.eval(), ck["config"]
-
-
 def log(msg: str, fh=None):
     line = f"[{time.strftime('%H:%M:%S')}] {msg}"
     print(line, flush=True)
@@ -153,17 +129,22 @@ def log(msg: str, fh=None):
         fh.flush()
 
 
-def train(cfg: dict, run_dir: Path, resume: bool = False, require_native: bool = False,
-          stop_after_epoch: int | None = None) -> dict:
-    """Train (or resume) the run in ``run_dir``; ``stop_after_epoch`` simulates an interruption."""
-    t = cfg["train"]
-    ev = cfg["eval"]
-    torch.set_num_threads(t["num_threads"])
-    seed_everything(cfg["seed"])
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fh = open(run_dir / "train.log", "a")
-    log(f"run {run_dir} | command: {' '.join(sys.argv)}", fh)
+@dataclass
+class TrainingData:
+    """What one run trains on (training folds, as tensors) and selects on (validation folds)."""
 
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    demo_train: torch.Tensor
+    labels_train: np.ndarray  # uint8, for the positive weights
+    x_val: np.ndarray
+    y_val: np.ndarray
+    demo_val: np.ndarray
+    stats: dict  # demographic statistics of the training folds
+    cache_meta: dict
+
+
+def load_training_data(cfg: dict, require_native: bool, fh) -> TrainingData:
     ds = load_dataset(cfg, require_native=require_native)
     log(f"cache: {ds.meta['preprocess']['function']} ({ds.meta['reader']} reader), "
         f"{len(ds.split.train)} train / {len(ds.split.val)} val / {len(ds.split.test)} test records", fh)
@@ -173,111 +154,171 @@ def train(cfg: dict, run_dir: Path, resume: bool = False, require_native: bool =
     x_tr = torch.from_numpy(np.asarray(ds.signals[ds.split.train], dtype=np.float32))
     x_va = np.asarray(ds.signals[ds.split.val], dtype=np.float32)
     log(f"loaded signals in {time.time() - t0:.1f} s", fh)
-    y_tr = torch.from_numpy(ds.labels[ds.split.train].astype(np.float32))
-    y_va = ds.labels[ds.split.val]
-    d_tr = torch.from_numpy(demo_all[ds.split.train])
-    d_va = demo_all[ds.split.val]
+    return TrainingData(x_train=x_tr, y_train=torch.from_numpy(ds.labels[ds.split.train].astype(np.float32)),
+                        demo_train=torch.from_numpy(demo_all[ds.split.train]), labels_train=ds.labels[ds.split.train],
+                        x_val=x_va, y_val=ds.labels[ds.split.val], demo_val=demo_all[ds.split.val], stats=stats,
+                        cache_meta=ds.meta)
 
+
+@dataclass
+class Optimization:
+    """The model and everything that changes as it trains (saved in ``last.pt``)."""
+
+    model: LightECGNet
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    ema: EMA | None
+    crit: nn.Module
+    gen: torch.Generator  # crops, augmentation and batch order
+    steps_per_epoch: int
+
+
+def build_optimization(cfg: dict, data: TrainingData, fh) -> Optimization:
+    t = cfg["train"]
     model = LightECGNet(ModelConfig(**cfg["model"]))
-    n_params = count_parameters(model)
-    log(f"LightECGNet: {n_params} parameters", fh)
+    log(f"LightECGNet: {count_parameters(model)} parameters", fh)
     opt = torch.optim.AdamW(param_groups(model, t["weight_decay"]), lr=t["lr"])
-    steps_per_epoch = t["steps_per_epoch"] or math.ceil(len(x_tr) / t["batch_size"])
+    steps_per_epoch = t["steps_per_epoch"] or math.ceil(len(data.x_train) / t["batch_size"])
     sched = make_scheduler(opt, t, steps_per_epoch * t["epochs"])
     ema = EMA(model, t["ema_decay"]) if t["ema_decay"] > 0 else None
-    pw = pos_weight(ds.labels[ds.split.train], t["pos_weight"] if t["loss"] == "bce" else "none")
-    crit = nn.BCEWithLogitsLoss(pos_weight=pw)
-    gen = torch.Generator().manual_seed(cfg["seed"])
-    state = {"epoch": 0, "step": 0, "best_auc": -1.0, "best_epoch": -1, "history": [], "train_seconds": 0.0}
+    pw = pos_weight(data.labels_train, t["pos_weight"] if t["loss"] == "bce" else "none")
+    return Optimization(model=model, opt=opt, sched=sched, ema=ema, crit=nn.BCEWithLogitsLoss(pos_weight=pw),
+                        gen=torch.Generator().manual_seed(cfg["seed"]), steps_per_epoch=steps_per_epoch)
 
+
+def new_state() -> dict:
+    return {"epoch": 0, "step": 0, "best_auc": -1.0, "best_epoch": -1, "history": [], "train_seconds": 0.0}
+
+
+def restore(o: Optimization, last: Path) -> dict:
+    """Load ``last.pt`` into ``o`` and the global torch RNG; return the loop state it saved."""
+    ck = read_checkpoint(last)
+    o.model.load_state_dict(ck["model"])
+    o.opt.load_state_dict(ck["optimizer"])
+    o.sched.load_state_dict(ck["scheduler"])
+    if o.ema is not None:
+        o.ema.model.load_state_dict(ck["ema"])
+    o.gen.set_state(ck["generator"])
+    torch.set_rng_state(ck["torch_rng"])
+    return ck["state"]
+
+
+def save_last(o: Optimization, last: Path, state: dict, cfg: dict, stats: dict):
+    save_atomic({"model": o.model.state_dict(), "optimizer": o.opt.state_dict(), "scheduler": o.sched.state_dict(),
+                 "ema": o.ema.model.state_dict() if o.ema is not None else None, "generator": o.gen.get_state(),
+                 "torch_rng": torch.get_rng_state(), "state": state, "config": cfg, "demographic_stats": stats}, last)
+
+
+def train_epoch(o: Optimization, data: TrainingData, t: dict, state: dict) -> dict:
+    """One pass of ``steps_per_epoch`` batches; returns the epoch's history entry so far."""
+    from tqdm import tqdm
+
+    ep = state["epoch"]
+    o.model.train()
+    te = time.time()
+    perm = torch.randperm(len(data.x_train), generator=o.gen)
+    losses = []
+    bar = tqdm(range(o.steps_per_epoch), desc=f"epoch {ep + 1}/{t['epochs']}", mininterval=15,
+               file=sys.stderr, leave=False)
+    for s in bar:
+        idx = perm[(s * t["batch_size"]) % len(perm):][:t["batch_size"]]
+        if len(idx) < 2:
+            continue
+        xb = random_crops(data.x_train[idx], t["crop_len"], o.gen)
+        xb, db = augment(xb, data.demo_train[idx], t["aug"], o.gen)
+        yb = data.y_train[idx]
+        if t["label_smoothing"] > 0:
+            yb = yb * (1 - t["label_smoothing"]) + 0.5 * t["label_smoothing"]
+        loss = o.crit(o.model(xb, db), yb)
+        o.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if t["grad_clip"] > 0:
+            nn.utils.clip_grad_norm_(o.model.parameters(), t["grad_clip"])
+        o.opt.step()
+        o.sched.step()
+        state["step"] += 1
+        if o.ema is not None:
+            o.ema.update(o.model, state["step"])
+        losses.append(loss.item())
+        if s % 20 == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+    return {"epoch": ep + 1, "loss": float(np.mean(losses)), "lr": float(o.sched.get_last_lr()[0]),
+            "epoch_train_s": round(time.time() - te, 1)}
+
+
+def val_auc(model: nn.Module, data: TrainingData, crop_len: int, stride: int, aggregate: str):
+    """Validation macro and per-class AUC of the crop ensemble (crop_len 0 = the whole window)."""
+    wrapped = CropEnsemble(model, crop_len=crop_len or None, stride=stride, n_samples=data.x_val.shape[-1],
+                           aggregate=aggregate)
+    return macro_auc(data.y_val, torch_predict(wrapped, data.x_val, data.demo_val))
+
+
+def validate(model: nn.Module, data: TrainingData, ev: dict, state: dict, last_epoch: bool) -> dict:
+    """Validation AUCs of the graph that would ship; the whole window too every few epochs."""
+    tv = time.time()
+    auc, per = val_auc(model, data, ev["crop_len"], ev["crop_stride"], ev["aggregate"])
+    rec = {"val_macro_auc": auc, "val_per_class_auc": per}
+    fw = ev["full_window_every"]
+    if fw and (state["epoch"] % fw == 0 or last_epoch or auc > state["best_auc"]):
+        # the same weights on the whole 10-s window at once: what the crop ensemble buys
+        auc_full, per_full = val_auc(model, data, 0, 0, "mean")
+        rec.update({"val_macro_auc_full_window": auc_full, "val_per_class_auc_full_window": per_full})
+    rec["val_s"] = round(time.time() - tv, 1)
+    return rec
+
+
+def stop_reason(state: dict, t: dict, start: float, stop_after_epoch: int | None, run_dir: Path) -> str | None:
+    if state["epoch"] - state["best_epoch"] >= t["early_stopping_patience"]:
+        return f"early stop: no better validation AUC since epoch {state['best_epoch']}"
+    if stop_after_epoch is not None and state["epoch"] >= stop_after_epoch:
+        return f"stopped after epoch {state['epoch']} as asked (resume with --resume {run_dir})"
+    if (time.time() - start) / 60 > t["max_minutes"]:
+        return f"time budget of {t['max_minutes']} min reached after epoch {state['epoch']}"
+    return None
+
+
+def train(cfg: dict, run_dir: Path, resume: bool = False, require_native: bool = False,
+          stop_after_epoch: int | None = None) -> dict:
+    """Train (or resume) the run in ``run_dir``; ``stop_after_epoch`` simulates an interruption."""
+    t = cfg["train"]
+    torch.set_num_threads(t["num_threads"])
+    seed_everything(cfg["seed"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(run_dir / "train.log", "a")
+    log(f"run {run_dir} | command: {' '.join(sys.argv)}", fh)
+    data = load_training_data(cfg, require_native, fh)
+    o = build_optimization(cfg, data, fh)
+    state = new_state()
     last = run_dir / "last.pt"
     if resume and last.is_file():
-        ck = torch.load(last, map_location="cpu", weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        if ema is not None:
-            ema.model.load_state_dict(ck["ema"])
-        gen.set_state(ck["generator"])
-        torch.set_rng_state(ck["torch_rng"])
-        state = ck["state"]
+        state = restore(o, last)
         log(f"resumed from {last} at epoch {state['epoch']}", fh)
     (run_dir / "config.json").write_text(json.dumps(cfg, indent=2))
 
-    from tqdm import tqdm
-
     start = time.time() - state["train_seconds"]
     while state["epoch"] < t["epochs"]:
-        ep = state["epoch"]
-        model.train()
-        te = time.time()
-        perm = torch.randperm(len(x_tr), generator=gen)
-        losses = []
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {ep + 1}/{t['epochs']}", mininterval=15,
-                   file=sys.stderr, leave=False)
-        for s in bar:
-            idx = perm[(s * t["batch_size"]) % len(perm):][:t["batch_size"]]
-            if len(idx) < 2:
-                continue
-            xb = random_crops(x_tr[idx], t["crop_len"], gen)
-            xb, db = augment(xb, d_tr[idx], t["aug"], gen)
-            yb = y_tr[idx]
-            if t["label_smoothing"] > 0:
-                yb = yb * (1 - t["label_smoothing"]) + 0.5 * t["label_smoothing"]
-            loss = crit(model(xb, db), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if t["grad_clip"] > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), t["grad_clip"])
-            opt.step()
-            sched.step()
-            state["step"] += 1
-            if ema is not None:
-                ema.update(model, state["step"])
-            losses.append(loss.item())
-            if s % 20 == 0:
-                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-        train_s = time.time() - te
-        state["epoch"] = ep + 1
+        rec = train_epoch(o, data, t, state)
+        state["epoch"] = rec["epoch"]
         state["train_seconds"] = time.time() - start
-        rec = {"epoch": ep + 1, "loss": float(np.mean(losses)), "lr": float(sched.get_last_lr()[0]),
-               "epoch_train_s": round(train_s, 1)}
-        if (ep + 1) % t["val_every"] == 0 or ep + 1 == t["epochs"]:
-            tv = time.time()
-            evm = ema.model if ema is not None else model.eval()
+        if state["epoch"] % t["val_every"] == 0 or state["epoch"] == t["epochs"]:
+            evm = o.ema.model if o.ema is not None else o.model
             evm.eval()
-            p_crop = predict(evm, x_va, d_va, ev["crop_len"], ev["crop_stride"], ev["aggregate"])
-            auc, per = macro_auc(y_va, p_crop)
-            rec.update({"val_macro_auc": auc, "val_per_class_auc": per})
-            fw = ev["full_window_every"]
-            if fw and ((ep + 1) % fw == 0 or ep + 1 == t["epochs"] or auc > state["best_auc"]):
-                # the same weights on the whole 10-s window at once: what the crop ensemble buys
-                auc_full, per_full = macro_auc(y_va, predict(evm, x_va, d_va, 0, 0, "mean"))
-                rec.update({"val_macro_auc_full_window": auc_full, "val_per_class_auc_full_window": per_full})
-            rec["val_s"] = round(time.time() - tv, 1)
-            if auc > state["best_auc"]:
-                state["best_auc"], state["best_epoch"] = auc, ep + 1
-                save_checkpoint(run_dir / "best.pt", evm, cfg, stats,
-                                {"epoch": ep + 1, "val_macro_auc": auc, "val_per_class_auc": per,
+            rec.update(validate(evm, data, cfg["eval"], state, last_epoch=state["epoch"] == t["epochs"]))
+            if rec["val_macro_auc"] > state["best_auc"]:
+                state["best_auc"], state["best_epoch"] = rec["val_macro_auc"], state["epoch"]
+                save_checkpoint(run_dir / "best.pt", evm, cfg, data.stats,
+                                {"epoch": state["epoch"], "val_macro_auc": rec["val_macro_auc"],
+                                 "val_per_class_auc": rec["val_per_class_auc"],
                                  "val_macro_auc_full_window": rec.get("val_macro_auc_full_window"),
                                  "val_per_class_auc_full_window": rec.get("val_per_class_auc_full_window"),
-                                 "cache_meta": ds.meta})
+                                 "cache_meta": data.cache_meta})
         state["history"].append(rec)
         log(json.dumps(rec), fh)
-        ck = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-              "ema": ema.model.state_dict() if ema is not None else None, "generator": gen.get_state(),
-              "torch_rng": torch.get_rng_state(), "state": state, "config": cfg, "demographic_stats": stats}
-        torch.save(ck, last.with_suffix(".tmp"))
-        os.replace(last.with_suffix(".tmp"), last)
+        save_last(o, last, state, cfg, data.stats)
         (run_dir / "history.json").write_text(json.dumps(state, indent=1))
-        if state["epoch"] - state["best_epoch"] >= t["early_stopping_patience"]:
-            log(f"early stop: no better validation AUC since epoch {state['best_epoch']}", fh)
-            break
-        if stop_after_epoch is not None and state["epoch"] >= stop_after_epoch:
-            log(f"stopped after epoch {state['epoch']} as asked (resume with --resume {run_dir})", fh)
-            break
-        if (time.time() - start) / 60 > t["max_minutes"]:
-            log(f"time budget of {t['max_minutes']} min reached after epoch {state['epoch']}", fh)
+        reason = stop_reason(state, t, start, stop_after_epoch, run_dir)
+        if reason:
+            log(reason, fh)
             break
     log(f"best validation macro AUC {state['best_auc']:.4f} at epoch {state['best_epoch']}; "
         f"training took {(time.time() - start) / 60:.1f} min", fh)
@@ -285,33 +326,32 @@ def train(cfg: dict, run_dir: Path, resume: bool = False, require_native: bool =
     return state
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_run_arguments(ap: argparse.ArgumentParser):
+    """The options that name a run: its config (with overrides) and directory, or the run to resume."""
     ap.add_argument("--config", required=True)
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=JSON")
     ap.add_argument("--run-name", help="runs/NAME (default: config name)")
     ap.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from last.pt")
-    ap.add_argument("--ship", action="store_true",
-                    help="require a native cache; after training export, quantize, evaluate, write the card")
-    ap.add_argument("--install", action="store_true", help="with --ship: copy the files to python/edgecardio/models")
-    a = ap.parse_args(argv)
+
+
+def resolve_run(a: argparse.Namespace) -> tuple[dict, Path]:
+    """``(config, run directory)`` for the options of :func:`add_run_arguments`."""
     if a.resume:
         run_dir = Path(a.resume)
-        cfg = json.loads((run_dir / "config.json").read_text())
-    else:
-        cfg = load_config(a.config, a.set)
-        run_dir = REPO / "runs" / (a.run_name or cfg["name"])
-        if (run_dir / "last.pt").exists():
-            sys.exit(f"{run_dir} already holds a run: pass --resume {run_dir} or another --run-name")
-    if a.ship and cfg["preprocess"]["path"] != "native":
-        sys.exit("--ship needs preprocess.path='native': the shipped model is trained on edgecardio.preprocess")
-    t0 = time.time()
-    train(cfg, run_dir, resume=bool(a.resume), require_native=a.ship)
-    if a.ship:
-        from .ship import ship
+        return json.loads((run_dir / "config.json").read_text()), run_dir
+    cfg = load_config(a.config, a.set)
+    run_dir = REPO / "runs" / (a.run_name or cfg["name"])
+    if (run_dir / "last.pt").exists():
+        sys.exit(f"{run_dir} already holds a run: pass --resume {run_dir} or another --run-name")
+    return cfg, run_dir
 
-        ship(run_dir, install=a.install, command=" ".join(["python -m training.train"] + sys.argv[1:]),
-             train_wall_s=time.time() - t0)
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_run_arguments(ap)
+    a = ap.parse_args(argv)
+    cfg, run_dir = resolve_run(a)
+    train(cfg, run_dir, resume=bool(a.resume))
 
 
 if __name__ == "__main__":
