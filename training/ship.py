@@ -216,7 +216,6 @@ def model_card(s: Shipment) -> dict:
     meta = s.ck["cache_meta"]
     return {
         "name": "LightECGNet",
-        "placeholder": False,
         "version": f"lightecgnet-{time.strftime('%Y%m%d')}-{sha256(variants['int8'])[:8]}",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "classes": list(modelcard.CLASSES),
