@@ -202,4 +202,20 @@ PreprocessInfo preprocess_into(const double *in_mv, std::size_t n_leads, std::si
   return run_float(in_mv, n_leads, n_in, in_lead_stride, fs_hz, out, out_lead_stride, options);
 }
 
+PreprocessInfo preprocess_into(const SignalView &s, float *out, std::size_t out_lead_stride,
+                               const PreprocessOptions &options) {
+  switch (s.type) {
+    case SignalView::Type::kInt16:
+      return preprocess_into(static_cast<const std::int16_t *>(s.data), s.n_leads, s.n_samples, s.lead_stride, s.fs_hz,
+                             s.gain_per_mv, out, out_lead_stride, options);
+    case SignalView::Type::kFloat32:
+      return preprocess_into(static_cast<const float *>(s.data), s.n_leads, s.n_samples, s.lead_stride, s.fs_hz, out,
+                             out_lead_stride, options);
+    case SignalView::Type::kFloat64:
+      return preprocess_into(static_cast<const double *>(s.data), s.n_leads, s.n_samples, s.lead_stride, s.fs_hz, out,
+                             out_lead_stride, options);
+  }
+  throw std::invalid_argument("unknown signal type");
+}
+
 }  // namespace edgecardio
