@@ -1,31 +1,20 @@
-// The only pybind11 file, thin on purpose: typed arrays in and out, the GIL released around native
-// work, C++ exceptions turned into Python ones. Shape, dtype and argument checks live in the Python
-// facade (python/edgecardio/), where the error messages are written for people; the checks here only
-// keep the native code from reading the wrong memory.
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
+// The _core module (kernels.cpp adds the single kernels for the tests and benchmarks), thin on
+// purpose: typed arrays in and out, the GIL released around native work, C++ exceptions turned into
+// Python ones. Shape, dtype and argument checks live in the Python facade (python/edgecardio/), where
+// the error messages are written for people; the checks here only keep the native code from reading
+// the wrong memory.
 #include <pybind11/stl.h>
 
 #include <algorithm>
 #include <cstdint>
 
+#include "bindings.h"
 #include "edgecardio/coeffs_generated.h"
 #include "edgecardio/dsp.h"
-#include "edgecardio/kernels.h"
 #include "edgecardio/preprocess.h"
 #ifdef EDGECARDIO_HAS_ORT
 #include "edgecardio/classifier.h"
 #endif
-
-namespace py = pybind11;
-namespace ec = edgecardio;
-using namespace pybind11::literals;
-
-namespace {
-
-using I32 = py::array_t<std::int32_t, py::array::c_style>;
-using F32 = py::array_t<float, py::array::c_style | py::array::forcecast>;
-using nogil = py::gil_scoped_release;
 
 const ec::Engine &pick_engine(const py::object &name) {
   if (name.is_none()) return ec::default_engine();
@@ -36,10 +25,7 @@ const ec::Engine &pick_engine(const py::object &name) {
   throw py::value_error("engine '" + s + "' is not available here (available: " + have + ")");
 }
 
-template <typename T = std::int32_t>
-py::array_t<T> new_array(std::size_t rows, std::size_t cols) {
-  return py::array_t<T>({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(cols)});
-}
+namespace {
 
 // A (n_leads, n) record as the native code reads it. `keep` holds the array read: the argument, or
 // an aligned copy of a misaligned one (e.g. np.frombuffer at an odd offset), which the native code
@@ -67,8 +53,7 @@ ec::SignalView signal_view(py::array a, int fs_hz, double gain_per_mv, py::array
 
 py::tuple leads_of(std::uint64_t bits, std::size_t n) {
   py::list l;
-  for (std::size_t c = 0; c < n; ++c)
-    if (bits >> c & 1U) l.append(c);
+  for (std::size_t c = 0; c < n; ++c) if (bits >> c & 1U) l.append(c);
   return py::tuple(l);
 }
 
@@ -83,99 +68,10 @@ py::tuple preprocess(const py::array &x, int fs_hz, double gain_per_mv, const py
   opt.lead_std_mv = std_mv.mutable_data();
   float *o = out.mutable_data();
   ec::PreprocessInfo info;
-  {
-    nogil g;
-    info = ec::preprocess_into(s, o, n_out, opt);
-  }
+  { nogil g; info = ec::preprocess_into(s, o, n_out, opt); }
   return py::make_tuple(out, py::dict("engine"_a = info.engine, "flat_leads"_a = leads_of(info.flat_leads, s.n_leads),
                                       "saturated_leads"_a = leads_of(info.saturated_leads, s.n_leads),
                                       "lead_std_mv"_a = std_mv));
-}
-
-// ---------------------------------------------------------------- single kernels (tests, benchmarks)
-// Each runs the variant of the engine named; only reads and writes outside the arrays are refused.
-void need(bool ok, const char *what) {
-  if (!ok) throw py::value_error(what);
-}
-
-py::array_t<std::int32_t> fir_poly_q31(const I32 &x, const I32 &taps, int up, int down, int n_taps, std::size_t j0,
-                                       std::size_t offset, std::size_t n_out, const py::object &engine) {
-  need(x.ndim() == 2 && up >= 1 && down >= 1 && n_taps >= 1 && taps.size() == static_cast<py::ssize_t>(up) * n_taps &&
-           (n_out == 0 || ((j0 + n_out - 1) * down + offset) / up + n_taps <= static_cast<std::size_t>(x.shape(0))),
-       "fir_poly_q31: x (frames, n_ch) holding every frame read, taps up * n_taps values");
-  const ec::Engine &e = pick_engine(engine);
-  auto y = new_array(n_out, static_cast<std::size_t>(x.shape(1)));
-  std::int32_t *yp = y.mutable_data();
-  nogil g;
-  e.fir_poly_q31(x.data(), static_cast<std::size_t>(x.shape(1)), taps.data(), up, down, n_taps, j0, offset, n_out, yp);
-  return y;
-}
-
-py::array_t<std::int32_t> fir_decimsym_q31(const I32 &x, const I32 &taps, int down, std::size_t j0,
-                                           std::size_t offset, std::size_t n_out, const py::object &engine) {
-  const py::ssize_t k = taps.size();
-  need(x.ndim() == 2 && down >= 1 && k % 2 == 1 &&
-           std::equal(taps.data(), taps.data() + k / 2, std::reverse_iterator<const std::int32_t *>(taps.data() + k)) &&
-           (n_out == 0 || (j0 + n_out - 1) * down + offset + k <= static_cast<std::size_t>(x.shape(0))),
-       "fir_decimsym_q31: x (frames, n_ch) holding every frame read, an odd number of symmetric taps");
-  const ec::Engine &e = pick_engine(engine);
-  auto y = new_array(n_out, static_cast<std::size_t>(x.shape(1)));
-  std::int32_t *yp = y.mutable_data();
-  nogil g;
-  e.fir_decimsym_q31(x.data(), static_cast<std::size_t>(x.shape(1)), taps.data(), static_cast<int>(k), down, j0, offset,
-                     n_out, yp);
-  return y;
-}
-
-// (n_ch, n) int16 rows -> (n, n_ch) int32 frames, lane c shifted left by shifts[c] (0..23).
-py::array_t<std::int32_t> interleave_shl_i16(const py::array_t<std::int16_t, py::array::c_style> &x,
-                                             const py::array_t<int, py::array::c_style> &shifts, const py::object &engine) {
-  need(x.ndim() == 2 && shifts.size() == x.shape(0) &&
-           std::all_of(shifts.data(), shifts.data() + shifts.size(), [](int s) { return s >= 0 && s <= 23; }),
-       "interleave_shl_i16: x (n_ch, n) int16, one shift in [0, 23] per row");
-  const ec::Engine &e = pick_engine(engine);
-  const auto n_ch = static_cast<std::size_t>(x.shape(0)), n = static_cast<std::size_t>(x.shape(1));
-  auto y = new_array(n, n_ch);
-  std::int32_t *yp = y.mutable_data();
-  nogil g;
-  e.interleave_shl_i16(x.data(), n_ch, n, n, shifts.data(), yp);
-  return y;
-}
-
-// (n, n_ch) int32 frames -> (n_ch, n) float32 rows, (frames - mean[c]) * inv_std[c].
-py::array_t<float> zscore_rows_f32(const I32 &frames, const py::array_t<double, py::array::c_style> &mean,
-                                   const py::array_t<double, py::array::c_style> &inv_std, const py::object &engine) {
-  need(frames.ndim() == 2 && mean.size() == frames.shape(1) && inv_std.size() == frames.shape(1),
-       "zscore_rows_f32: frames (n, n_ch), one mean and inv_std per lane");
-  const ec::Engine &e = pick_engine(engine);
-  const auto n = static_cast<std::size_t>(frames.shape(0)), n_ch = static_cast<std::size_t>(frames.shape(1));
-  auto out = new_array<float>(n_ch, n);
-  float *o = out.mutable_data();
-  nogil g;
-  e.zscore_rows_f32(frames.data(), n, n_ch, mean.data(), inv_std.data(), o, n);
-  return out;
-}
-
-// One section over (n, n_ch) frames; coeffs b0, b1, b2, -a1, -a2 (Q30), k1, k2; state a (6, n_ch)
-// array, rows x1, x2, y1, y2, e1, e2 (BiquadState), updated in place so Python can stream chunk by
-// chunk. reverse runs from the last frame to the first.
-py::array_t<std::int32_t> biquad_df1_q31(const I32 &coeffs, I32 state, const I32 &x, bool reverse,
-                                         const py::object &engine) {
-  need(coeffs.size() == 7 && x.ndim() == 2 && state.ndim() == 2 && state.shape(0) == ec::BiquadState::kRows &&
-           state.shape(1) == x.shape(1) && state.writeable(),
-       "biquad_df1_q31: coeffs (7,), x (n, n_ch), writable state (6, n_ch)");
-  const ec::Engine &e = pick_engine(engine);
-  const auto n = static_cast<std::size_t>(x.shape(0)), n_ch = static_cast<std::size_t>(x.shape(1));
-  ec::BiquadQ30 k;
-  std::copy(coeffs.data(), coeffs.data() + 5, k.c);
-  std::copy(coeffs.data() + 5, coeffs.data() + 7, k.ef);
-  const auto st = ec::BiquadState::rows(state.mutable_data(), n_ch);
-  auto y = new_array(n, n_ch);
-  std::int32_t *yp = y.mutable_data();
-  const std::size_t first = reverse && n > 0 ? (n - 1) * n_ch : 0;
-  nogil g;
-  if (n > 0) e.biquad_df1_q31(k, st, x.data() + first, yp + first, n, n_ch, (reverse ? -1 : 1) * static_cast<std::ptrdiff_t>(n_ch));
-  return y;
 }
 
 template <typename T>
@@ -233,12 +129,8 @@ const float *floats(const F32 &a, std::size_t n, const char *what) {
 std::unique_ptr<eo::Classifier> open_model(const std::string &path, int threads, bool spinning, int graph_opt) {
   const eo::Runtime *rt = eo::loaded_runtime();
   if (rt == nullptr) throw std::runtime_error("ONNX Runtime is not loaded: call ort_load() first");
-  eo::RunnerOptions o;
-  o.intra_op_threads = threads;
-  o.allow_spinning = spinning;
-  o.graph_optimization = graph_opt;
   nogil g;
-  return std::make_unique<eo::Classifier>(*rt, path, eo::Signature{}, o);
+  return std::make_unique<eo::Classifier>(*rt, path, eo::Signature{}, eo::RunnerOptions{threads, spinning, graph_opt});
 }
 
 py::array_t<float> run_batch(eo::Classifier &c, const F32 &ecg, const F32 &demographics) {
@@ -268,10 +160,7 @@ py::tuple predict(eo::Classifier &c, const py::array &signal, int fs_hz, double 
   py::array keep;
   const ec::SignalView s = signal_view(signal, fs_hz, gain_per_mv, keep);
   eo::PredictResult r;
-  {
-    nogil g;
-    r = c.predict(s, d);
-  }
+  { nogil g; r = c.predict(s, d); }
   return py::make_tuple(py::array_t<float>(r.probabilities.size(), r.probabilities.data()), r.flat_leads,
                         r.saturated_leads, r.preprocess_ms, r.inference_ms, r.engine ? r.engine : "");
 }
@@ -287,10 +176,7 @@ py::tuple predict_many(eo::Classifier &c, const std::vector<py::array> &signals,
   std::vector<ec::SignalView> views;
   for (std::size_t i = 0; i < n; ++i) views.push_back(signal_view(signals[i], fs_hz[i], gain_per_mv[i], keep[i]));
   std::vector<eo::PredictResult> rs;
-  {
-    nogil g;
-    rs = c.predict_many(views.data(), n, d);
-  }
+  { nogil g; rs = c.predict_many(views.data(), n, d); }
   auto probs = new_array<float>(n, n_out);
   py::list flat, saturated, pre_ms;
   double inf_ms = 0.0;
@@ -309,21 +195,16 @@ void bind_ort(py::module_ &m) {
   py::register_exception<eo::LoadError>(m, "OrtLoadError", PyExc_OSError);
   m.def("ort_load", [](const std::vector<std::string> &candidates) {
     const eo::Runtime *rt;
-    {
-      nogil g;
-      rt = &eo::load_runtime(candidates);
-    }
+    { nogil g; rt = &eo::load_runtime(candidates); }
     return runtime_dict(*rt);
-  }, py::arg("candidates"), "Load ONNX Runtime from the first candidate path that works (once per process); return "
-     "{path, version, api_version}. Raises OrtLoadError naming every candidate tried.");
+  }, "candidates"_a, "Load ONNX Runtime from the first candidate that works, once per process -> {path, version, "
+     "api_version}; OrtLoadError names every candidate tried.");
   m.def("ort_runtime", []() -> py::object {
     const eo::Runtime *rt = eo::loaded_runtime();
     return rt ? py::object(runtime_dict(*rt)) : py::object(py::none());
   }, "The loaded ONNX Runtime as {path, version, api_version}, or None before ort_load().");
-  py::class_<eo::Classifier>(m, "OrtRunner", "One model (edgecardio::ort::Classifier): an ONNX Runtime session "
-                                             "with preallocated, ORT-wrapped input/output buffers.")
-      .def(py::init(&open_model), py::arg("model_path"), py::arg("threads") = 1, py::arg("allow_spinning") = false,
-           py::arg("graph_optimization") = 99)
+  py::class_<eo::Classifier>(m, "OrtRunner", "edgecardio::ort::Classifier: one model, its session and buffers.")
+      .def(py::init(&open_model), "model_path"_a, "threads"_a = 1, "allow_spinning"_a = false, "graph_optimization"_a = 99)
       .def_property_readonly("inputs", [](const eo::Classifier &c) { return tensor_infos(c.runner().inputs()); },
                              "[(name, onnx_element_type, shape)], -1 for dynamic dimensions")
       .def_property_readonly("outputs", [](const eo::Classifier &c) { return tensor_infos(c.runner().outputs()); })
@@ -331,18 +212,14 @@ void bind_ort(py::module_ &m) {
       .def_property_readonly("model_path", [](const eo::Classifier &c) { return c.runner().model_path(); })
       .def_property_readonly("slots_created", [](const eo::Classifier &c) { return c.runner().slots_created(); },
                              "buffer sets made so far: the peak number of concurrent callers")
-      .def("run", &run_batch, py::arg("ecg"), py::arg("demographics"),
-           "Batch inference on preprocessed float32 input: ecg [n, 12, 1000], demographics [n, 8] -> [n, 5]. "
-           "The arrays are wrapped, not copied.")
-      .def("run_leased", &run_leased, py::arg("ecg"), py::arg("demographics"),
-           "One preprocessed record through a preallocated slot (batch size 1, as predict).")
-      .def("predict", &predict, py::arg("signal"), py::arg("fs_hz"), py::arg("gain_per_mv"), py::arg("demographics"),
-           "Raw record -> (probabilities[5], flat_leads bits, saturated_leads bits, preprocess_ms, inference_ms, "
-           "engine): preprocessing writes into the preallocated ORT input, one GIL-free call.")
-      .def("predict_many", &predict_many, py::arg("signals"), py::arg("fs_hz"), py::arg("gain_per_mv"),
-           py::arg("demographics"),
-           "Many raw records -> (probabilities[n, 5], flat bits[n], saturated bits[n], preprocess_ms[n], "
-           "inference_ms): one GIL-free call; each record's probabilities are predict()'s bits.");
+      .def("run", &run_batch, "ecg"_a, "demographics"_a,
+           "Preprocessed ecg [n, 12, 1000], demographics [n, 8] -> [n, 5] in one batch (wrapped, not copied).")
+      .def("run_leased", &run_leased, "ecg"_a, "demographics"_a, "One preprocessed record at batch size 1, as predict.")
+      .def("predict", &predict, "signal"_a, "fs_hz"_a, "gain_per_mv"_a, "demographics"_a,
+           "Raw record -> (probabilities[5], flat bits, saturated bits, preprocess_ms, inference_ms, engine).")
+      .def("predict_many", &predict_many, "signals"_a, "fs_hz"_a, "gain_per_mv"_a, "demographics"_a,
+           "Raw records -> (probabilities[n, 5], flat bits[n], saturated bits[n], preprocess_ms[n], inference_ms); "
+           "record i gets predict()'s bits.");
 }
 }  // namespace
 #endif
@@ -352,19 +229,18 @@ PYBIND11_MODULE(_core, m) {
 #ifdef EDGECARDIO_VERSION
   m.attr("__version__") = EDGECARDIO_VERSION;
 #endif
-  m.def("preprocess", &preprocess, py::arg("signal"), py::arg("fs_hz"), py::arg("gain_per_mv") = 1000.0,
-        py::arg("engine") = py::none(),
-        "Native pipeline on a validated (n_leads, n) int16/float32/float64 array -> (float32 array, info dict). "
-        "Use edgecardio.preprocess, which validates its input.");
+  const auto engine = "engine"_a = py::none();
+  m.def("preprocess", &preprocess, "signal"_a, "fs_hz"_a, "gain_per_mv"_a = 1000.0, engine,
+        "(n_leads, n) int16/float32/float64 -> (float32 array, info dict); use edgecardio.preprocess.");
   m.def("engine", [] { return std::string(ec::default_engine().name); }, "Engine preprocess uses by default.");
   m.def("engines", [] {
-    std::vector<std::string> v;
-    for (const auto *e : ec::engines()) v.emplace_back(e->name);
+    py::list v;
+    for (const auto *e : ec::engines()) v.append(e->name);
     return v;
   }, "Engines compiled in and supported by this CPU, scalar first.");
   m.def("kernels", [] {
-    std::vector<std::pair<std::string, std::string>> v;
-    for (const auto &k : ec::kernel_list()) v.emplace_back(k.name, k.isa);
+    py::list v;
+    for (const auto &k : ec::kernel_list()) v.append(py::make_tuple(k.name, k.isa));
     return v;
   }, "(variant, instruction set) for every variant of kernels.def this CPU runs; engine=<isa> runs it.");
   m.def("engine_kernels", [](const py::object &name) {
@@ -373,20 +249,12 @@ PYBIND11_MODULE(_core, m) {
 #define EDGECARDIO_OP(op) d[#op] = e.op.name;
 #include "edgecardio/kernels.def"
     return d;
-  }, py::arg("engine"), "{op: variant} the engine runs.");
+  }, "engine"_a, "{op: variant} the engine runs.");
   m.def("supported_rates_hz", &ec::supported_rates_hz);
-  m.def("output_length", &ec::output_length, py::arg("n_in"), py::arg("fs_hz"));
-  m.def("min_input_length", &ec::min_input_length, py::arg("fs_hz"));
-  const auto engine = py::arg("engine") = py::none();
-  m.def("fir_poly_q31", &fir_poly_q31, py::arg("x"), py::arg("taps"), py::arg("up"), py::arg("down"),
-        py::arg("n_taps"), py::arg("j0"), py::arg("offset"), py::arg("n_out"), engine);
-  m.def("fir_decimsym_q31", &fir_decimsym_q31, py::arg("x"), py::arg("taps"), py::arg("down"), py::arg("j0"),
-        py::arg("offset"), py::arg("n_out"), engine);
-  m.def("interleave_shl_i16", &interleave_shl_i16, py::arg("x"), py::arg("shifts"), engine);
-  m.def("zscore_rows_f32", &zscore_rows_f32, py::arg("frames"), py::arg("mean"), py::arg("inv_std"), engine);
-  m.def("biquad_df1_q31", &biquad_df1_q31, py::arg("coeffs"), py::arg("state"), py::arg("x"),
-        py::arg("reverse") = false, engine);
-  m.def("resampler_design", &resampler_design, py::arg("fs_hz"));
+  m.def("output_length", &ec::output_length, "n_in"_a, "fs_hz"_a);
+  m.def("min_input_length", &ec::min_input_length, "fs_hz"_a);
+  bind_kernels(m);
+  m.def("resampler_design", &resampler_design, "fs_hz"_a);
   m.def("bandpass_design", &bandpass_design);
   m.attr("FLAT_STD_MV") = ec::kFlatStdMv;
   m.attr("SATURATION_RUN") = ec::kSaturationRun;
