@@ -87,8 +87,9 @@ py::array_t<std::int32_t> biquad_df1_q31(const I32 &coeffs, I32 state, const I32
   auto y = new_array(n, n_ch);
   std::int32_t *yp = y.mutable_data();
   const std::size_t first = reverse && n > 0 ? (n - 1) * n_ch : 0;
+  const std::ptrdiff_t step = (reverse ? -1 : 1) * static_cast<std::ptrdiff_t>(n_ch);
   nogil g;
-  if (n > 0) e.biquad_df1_q31(k, st, x.data() + first, yp + first, n, n_ch, (reverse ? -1 : 1) * static_cast<std::ptrdiff_t>(n_ch));
+  if (n > 0) e.biquad_df1_q31(k, st, x.data() + first, yp + first, n, n_ch, step);
   return y;
 }
 
@@ -96,7 +97,8 @@ py::array_t<std::int32_t> biquad_df1_q31(const I32 &coeffs, I32 state, const I32
 
 void bind_kernels(py::module_ &m) {
   const auto engine = "engine"_a = py::none();
-  m.def("fir_poly_q31", &fir_poly_q31, "x"_a, "taps"_a, "up"_a, "down"_a, "n_taps"_a, "j0"_a, "offset"_a, "n_out"_a, engine);
+  m.def("fir_poly_q31", &fir_poly_q31, "x"_a, "taps"_a, "up"_a, "down"_a, "n_taps"_a, "j0"_a, "offset"_a, "n_out"_a,
+        engine);
   m.def("fir_decimsym_q31", &fir_decimsym_q31, "x"_a, "taps"_a, "down"_a, "j0"_a, "offset"_a, "n_out"_a, engine);
   m.def("interleave_shl_i16", &interleave_shl_i16, "x"_a, "shifts"_a, engine);
   m.def("zscore_rows_f32", &zscore_rows_f32, "frames"_a, "mean"_a, "inv_std"_a, engine);

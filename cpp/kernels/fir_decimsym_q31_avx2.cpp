@@ -21,7 +21,7 @@ inline __m256i pair4(const std::int32_t *a, const std::int32_t *b) {
 }  // namespace
 
 void fir_decimsym_q31_avx2(const std::int32_t *x, std::size_t n_ch, const std::int32_t *taps, int n_taps, int down,
-                      std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y) {
+                           std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y) {
   const int half = n_taps / 2;
   for (std::size_t j = 0; j < n_out; ++j) {
     const std::int32_t *xs = x + ((j0 + j) * static_cast<std::size_t>(down) + offset) * n_ch;

@@ -10,7 +10,7 @@ namespace edgecardio {
 namespace kernels {
 
 void fir_decimsym_q31_neon(const std::int32_t *x, std::size_t n_ch, const std::int32_t *taps, int n_taps, int down,
-                      std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y) {
+                           std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y) {
   const int half = n_taps / 2;
   for (std::size_t j = 0; j < n_out; ++j) {
     const std::int32_t *xs = x + ((j0 + j) * static_cast<std::size_t>(down) + offset) * n_ch;

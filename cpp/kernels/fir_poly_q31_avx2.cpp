@@ -11,7 +11,7 @@ namespace edgecardio {
 namespace kernels {
 
 void fir_poly_q31_avx2(const std::int32_t *x, std::size_t n_ch, const std::int32_t *taps, int up, int down,
-                  int n_taps, std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y) {
+                       int n_taps, std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y) {
   for (std::size_t j = 0; j < n_out; ++j) {
     const std::size_t t = (j0 + j) * static_cast<std::size_t>(down) + offset;
     const std::int32_t *h = taps + (t % static_cast<std::size_t>(up)) * static_cast<std::size_t>(n_taps);

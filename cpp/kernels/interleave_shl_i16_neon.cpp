@@ -11,7 +11,7 @@ namespace edgecardio {
 namespace kernels {
 
 void interleave_shl_i16_neon(const std::int16_t *in, std::size_t n_ch, std::size_t n, std::size_t in_stride,
-                        const int *shift, std::int32_t *frames) {
+                             const int *shift, std::int32_t *frames) {
   const std::size_t groups = n_ch / 4;
   const std::size_t n4 = n / 4 * 4;
   // Time outside, lead groups inside: each block of 4 frames is written completely, in one go.

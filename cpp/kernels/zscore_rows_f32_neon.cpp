@@ -11,7 +11,7 @@ namespace edgecardio {
 namespace kernels {
 
 void zscore_rows_f32_neon(const std::int32_t *frames, std::size_t n, std::size_t n_ch, const double *mean,
-                     const double *inv_std, float *out, std::size_t out_stride) {
+                          const double *inv_std, float *out, std::size_t out_stride) {
   std::size_t c = 0;
   for (; c + 4 <= n_ch; c += 4) {
     const float64x2_t m0 = vld1q_f64(mean + c), m1 = vld1q_f64(mean + c + 2);

@@ -1,5 +1,5 @@
-// Native test of the ONNX Runtime runner and the predict pipeline, without Python: also cross-compiled and run under qemu
-// against the aarch64 onnxruntime wheel's library.
+// Native test of the ONNX Runtime runner and the predict pipeline, without Python: also
+// cross-compiled and run under qemu against the aarch64 onnxruntime wheel's library.
 //
 //   test_ort_runner LIBONNXRUNTIME MODEL.onnx
 //

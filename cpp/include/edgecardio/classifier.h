@@ -43,7 +43,8 @@ class Classifier {
   // One record; demographics holds signature().n_demographics values. Throws std::invalid_argument
   // when the record does not preprocess to the model's [ecg_leads, ecg_samples] input.
   PredictResult predict(const SignalView &signal, const float *demographics);
-  // n records, demographics [n][n_demographics]; result i equals predict(signals[i], demographics + i * n_demographics).
+  // n records, demographics [n][n_demographics]; result i equals
+  // predict(signals[i], demographics + i * n_demographics), bit for bit.
   std::vector<PredictResult> predict_many(const SignalView *signals, std::size_t n, const float *demographics);
 
  private:
