@@ -6,7 +6,7 @@ The record: 10 s, 12 leads, int16 counts at 1000/mV, ECG-shaped (seeded), at 500
 case) and 100 Hz. ``reference`` is what a user would otherwise run: counts / gain, then
 ``edgecardio.reference.preprocess_reference`` (scipy resample_poly + sosfiltfilt + z-score).
 Native rows go through the public facade (validation included) for each engine of the kernel
-registry; the ``stages`` group times each kernel of each engine alone. Every native row stores
+registry; the ``stage`` groups time every kernel variant of the registry (kernels.def) alone. Every native row stores
 ``speedup_vs_reference`` (min-of-runs ratio, measured in the same process) in its extra_info.
 Speed is measured here, never asserted.
 """
@@ -55,34 +55,64 @@ def test_native(benchmark, fs_hz, engine):
     benchmark(run)
 
 
-# ---------------------------------------------------------------- stages: each kernel of each engine
-def kernel_name(op, engine):
-    """The registry's name of the variant an engine runs for op (engines may share variants)."""
-    return next(name for name, eng in _core.kernels() if eng == engine and name.startswith(op + "_"))
+# ---------------------------------------------------------------- stages: every kernel variant
+# One row per variant of kernels.def this CPU runs (_core.kernels()), each on the work it does in a
+# 10-s, 12-lead record; engine=<isa> runs exactly that variant.
+def variants(op):
+    return [pytest.param(isa, id=name) for name, isa in _core.kernels() if name == f"{op}_{isa}"]
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_stage_resampler_500hz(benchmark, engine):
-    benchmark.group = "stage: resample 500 -> 100 Hz, 12 leads"
+def frames(n, seed, lim=2**24):
+    return np.random.default_rng(seed).integers(-lim, lim, size=(n, 12)).astype(np.int32)
+
+
+@pytest.mark.parametrize("isa", variants("interleave_shl_i16"))
+def test_stage_interleave_shl_i16(benchmark, isa):
+    benchmark.group = "stage: int16 rows -> shifted int32 frames, 5000 x 12"
+    x = (record(500) // 2).astype(np.int16)
+    shifts = np.full(12, 9, np.intc)
+    benchmark.extra_info["kernel"] = f"interleave_shl_i16_{isa}"
+    benchmark(_core.interleave_shl_i16, x, shifts, engine=isa)
+
+
+@pytest.mark.parametrize("isa", variants("fir_poly_q31"))
+@pytest.mark.parametrize("fs_hz", [500, 360])
+def test_stage_fir_poly_q31(benchmark, isa, fs_hz):
+    benchmark.group = f"stage: resample {fs_hz} -> 100 Hz, 12 leads (polyphase)"
+    d = _core.resampler_design(fs_hz)
+    k, taps = d["taps_per_phase"], d["phase_taps_q31"].reshape(-1)
+    x = frames(10 * fs_hz + 2 * k, 1)
+    benchmark.extra_info["kernel"] = f"fir_poly_q31_{isa}"
+    benchmark(_core.fir_poly_q31, x, taps, d["up"], d["down"], k, 0, d["half_len"], 1000, engine=isa)
+
+
+@pytest.mark.parametrize("isa", variants("fir_decimsym_q31"))
+def test_stage_fir_decimsym_q31(benchmark, isa):
+    benchmark.group = "stage: resample 500 -> 100 Hz, 12 leads (polyphase)"
     d = _core.resampler_design(500)
     k, taps = d["taps_per_phase"], d["phase_taps_q31"].reshape(-1)
-    x = np.random.default_rng(1).integers(-(2**24), 2**24, size=(5000 + 2 * k, 12)).astype(np.int32)
-    op = "fir_decimsym_q31" if d["symmetric"] else "fir_poly_q31"
-    benchmark.extra_info["kernel"] = kernel_name(op, engine)
-    if d["symmetric"]:
-        benchmark(_core.fir_decimsym_q31, x, taps, d["down"], 0, d["half_len"], 1000, engine=engine)
-    else:
-        benchmark(_core.fir_poly_q31, x, taps, d["up"], d["down"], k, 0, d["half_len"], 1000, engine=engine)
+    x = frames(5000 + 2 * k, 1)
+    benchmark.extra_info["kernel"] = f"fir_decimsym_q31_{isa}"
+    benchmark(_core.fir_decimsym_q31, x, taps, d["down"], 0, d["half_len"], 1000, engine=isa)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_stage_biquad_section(benchmark, engine):
+@pytest.mark.parametrize("isa", variants("biquad_df1_q31"))
+def test_stage_biquad_df1_q31(benchmark, isa):
     benchmark.group = "stage: one biquad section, 1030 frames x 12 leads"
     bp = _core.bandpass_design()
     sec = np.concatenate([bp["sections_q30"][1], bp["error_feedback"][1]]).astype(np.int32)
-    x = np.random.default_rng(2).integers(-(2**24), 2**24, size=(1030, 12)).astype(np.int32)
-    benchmark.extra_info["kernel"] = kernel_name("biquad_df1_q31", engine)
-    benchmark(lambda: _core.biquad_df1_q31(sec, np.zeros((12, 6), np.int32), x, engine=engine))
+    x = frames(1030, 2)
+    benchmark.extra_info["kernel"] = f"biquad_df1_q31_{isa}"
+    benchmark(lambda: _core.biquad_df1_q31(sec, np.zeros((6, 12), np.int32), x, engine=isa))
+
+
+@pytest.mark.parametrize("isa", variants("zscore_rows_f32"))
+def test_stage_zscore_rows_f32(benchmark, isa):
+    benchmark.group = "stage: z-score int32 frames -> float32 rows, 1000 x 12"
+    x = frames(1000, 3, 2**29)
+    mean, inv_std = np.linspace(-1e5, 1e5, 12), np.full(12, 1e-7)
+    benchmark.extra_info["kernel"] = f"zscore_rows_f32_{isa}"
+    benchmark(_core.zscore_rows_f32, x, mean, inv_std, engine=isa)
 
 
 def test_stage_reference_resample(benchmark):

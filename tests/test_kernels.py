@@ -1,7 +1,7 @@
 """Oracle 1: an exact integer model of every fixed-point kernel and of the whole native pipeline.
 
-Each kernel variant of every engine compiled into this build (``edgecardio.engines()``) must equal
-the model bit for bit: random and extreme inputs, lane counts around the vector widths (4, 12),
+Each kernel variant this build runs (``_core.kernels()``, generated from cpp/include/edgecardio/kernels.def)
+must equal the model bit for bit: random and extreme inputs, lane counts around the vector widths (4, 12),
 lengths around loop boundaries, both time directions, arbitrary chunkings of a stream. The model
 is written from the arithmetic contracts (cpp/include/edgecardio/qmath.h, cpp/kernels/*), in
 numpy int64 where the contract bounds every sum below 2^63, Python ints elsewhere.
@@ -19,6 +19,12 @@ RATES = edgecardio.SUPPORTED_RATES_HZ
 BP = _core.bandpass_design()
 LANES = (1, 3, 4, 5, 8, 12, 13, 16)
 LENGTHS = (0, 1, 2, 3, 4, 5, 11, 12, 13, 64, 101)
+OPS = ("interleave_shl_i16", "fir_poly_q31", "fir_decimsym_q31", "biquad_df1_q31", "zscore_rows_f32")
+
+
+def variants(op):
+    """Every variant of op as a pytest param: run with engine=<its instruction set>, id = its name."""
+    return [pytest.param(isa, id=name) for name, isa in _core.kernels() if name == f"{op}_{isa}"]
 
 
 # ---------------------------------------------------------------- the integer model
@@ -46,10 +52,11 @@ def fir_poly_model(x, taps, up, down, n_taps, j0, offset, n_out):
 
 
 def biquad_model(coeffs, state, x, reverse=False):
-    """One DF1 section with error feedback over (n, n_ch) frames; returns (y, new state)."""
+    """One DF1 section with error feedback over (n, n_ch) frames; state (6, n_ch) rows x1, x2, y1, y2,
+    e1, e2; returns (y, new state)."""
     b0, b1, b2, a1, a2, k1, k2 = (int(v) for v in coeffs)
     x = np.asarray(x, dtype=np.int64)
-    x1, x2, y1, y2, e1, e2 = (np.asarray(state, dtype=np.int64)[:, i].copy() for i in range(6))
+    x1, x2, y1, y2, e1, e2 = (np.asarray(state, dtype=np.int64)[i].copy() for i in range(6))
     y = np.empty_like(x)
     order = range(len(x) - 1, -1, -1) if reverse else range(len(x))
     for t in order:
@@ -58,7 +65,7 @@ def biquad_model(coeffs, state, x, reverse=False):
         e2, e1 = e1, round_residual(acc, 30)
         x2, x1, y2, y1 = x1, x[t], y1, y0
         y[t] = y0
-    return y.astype(np.int32), np.stack([x1, x2, y1, y2, e1, e2], axis=1).astype(np.int32)
+    return y.astype(np.int32), np.stack([x1, x2, y1, y2, e1, e2]).astype(np.int32)
 
 
 def sections():
@@ -72,7 +79,7 @@ def steady_state(level, n_ch):
     states, lvl = [], np.asarray(level, dtype=np.int64)
     for g in BP["dc_gain_q30"]:
         out = rshift_round_sat32(int(g) * lvl, 30)
-        states.append(np.stack([lvl, lvl, out, out, 0 * lvl, 0 * lvl], axis=1).astype(np.int32))
+        states.append(np.stack([lvl, lvl, out, out, 0 * lvl, 0 * lvl]).astype(np.int32))
         lvl = out
     return states
 
@@ -134,17 +141,24 @@ def pipeline_model(x, fs_hz, gain_per_mv=1000.0):
 
 # ---------------------------------------------------------------- the kernels
 def test_registry_lists_every_variant():
-    """Each engine has one variant of each op, named <op>_<isa>; an engine may reuse another
-    engine's variant (avx512 runs the AVX2 FIR), never an unnamed or unavailable one."""
+    """Each engine has one variant of each op, its own or another engine's (avx512 runs the AVX2
+    FIR); every listed variant is named <op>_<isa> and is run by the engine of its isa."""
     assert ENGINES[0] == "scalar" and edgecardio.engine() in ENGINES
     pairs = _core.kernels()
+    names = {name for name, _ in pairs}
+    for name, isa in pairs:
+        assert isa in ENGINES and name.endswith("_" + isa) and name[: -len(isa) - 1] in OPS, (name, isa)
     for eng in ENGINES:
-        mine = [name for name, e in pairs if e == eng]
-        for op in ("interleave_shl_i16", "fir_poly_q31", "fir_decimsym_q31", "biquad_df1_q31", "zscore_rows_f32"):
-            found = [name for name in mine if name.startswith(op + "_")]
-            assert len(found) == 1 and found[0][len(op) + 1:] in ENGINES, (eng, op, found)
-        assert any(name.endswith("_" + eng) for name in mine), eng
-    assert len(edgecardio.kernels()) == len(set(edgecardio.kernels())) == len({n for n, _ in pairs})
+        table = _core.engine_kernels(eng)
+        assert sorted(table) == sorted(OPS), eng
+        for op, name in table.items():
+            assert name in names and name.startswith(op + "_"), (eng, op, name)
+            if name.endswith("_" + eng):
+                assert (name, eng) in pairs
+        assert any(name.endswith("_" + eng) for name in table.values()), eng
+    for op in OPS:
+        assert (f"{op}_scalar", "scalar") in pairs, op
+    assert len(edgecardio.kernels()) == len(set(edgecardio.kernels())) == len(names) == len(pairs)
 
 
 def test_rounding_model_matches_the_contract():
@@ -155,7 +169,7 @@ def test_rounding_model_matches_the_contract():
     assert all(int(a) - (r << 30) == int(e) for a, r, e in zip(acc, exact, round_residual(acc, 30)))
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", variants("interleave_shl_i16"))
 def test_interleave_equals_model(engine, rng):
     for n_ch in LANES:
         for n in (0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 1001):
@@ -167,7 +181,7 @@ def test_interleave_equals_model(engine, rng):
             np.testing.assert_array_equal(_core.interleave_shl_i16(x, shifts, engine=engine), want)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", variants("fir_poly_q31"))
 @pytest.mark.parametrize("fs_hz", [r for r in RATES if r != 100])
 def test_fir_poly_equals_model(engine, fs_hz, rng):
     d = _core.resampler_design(fs_hz)
@@ -183,7 +197,7 @@ def test_fir_poly_equals_model(engine, fs_hz, rng):
                                           err_msg=f"{engine} fs={fs_hz} lanes={n_ch} n_out={n_out}")
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", variants("fir_poly_q31"))
 def test_fir_extremes_equal_model(engine):
     """Full-scale steps, alternating rails and impulses at the contract's bound 2^24."""
     d = _core.resampler_design(500)
@@ -206,7 +220,7 @@ def test_fir_extremes_equal_model(engine):
         np.testing.assert_array_equal(_core.fir_decimsym_q31(x, taps, 5, 0, 0, n_out, engine=engine), want, err_msg=name)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", variants("fir_decimsym_q31"))
 @pytest.mark.parametrize("fs_hz", [r for r in RATES if _core.resampler_design(r)["symmetric"]])
 def test_fir_decimsym_equals_fir_poly(engine, fs_hz, rng):
     d = _core.resampler_design(fs_hz)
@@ -226,15 +240,15 @@ def test_symmetric_kernel_is_used_for_every_pure_decimator():
         assert d["symmetric"] == (d["up"] == 1 and fs != 100), fs
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", variants("biquad_df1_q31"))
 @pytest.mark.parametrize("reverse", [False, True])
 def test_biquad_equals_model(engine, reverse, rng):
     for sec in sections():
         for n_ch in LANES:
             for n in LENGTHS:
                 x = rng.integers(-(2**26), 2**26 + 1, size=(n, n_ch), dtype=np.int64).astype(np.int32)
-                st = rng.integers(-(2**26), 2**26, size=(n_ch, 6), dtype=np.int64).astype(np.int32)
-                st[:, 4:] = rng.integers(-(2**29), 2**29, size=(n_ch, 2))
+                st = rng.integers(-(2**26), 2**26, size=(6, n_ch), dtype=np.int64).astype(np.int32)
+                st[4:] = rng.integers(-(2**29), 2**29, size=(2, n_ch))
                 want, want_st = biquad_model(sec, st, x, reverse)
                 got_st = st.copy()
                 got = _core.biquad_df1_q31(sec, got_st, x, reverse=reverse, engine=engine)
@@ -242,7 +256,7 @@ def test_biquad_equals_model(engine, reverse, rng):
                 np.testing.assert_array_equal(got_st, want_st)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", variants("biquad_df1_q31"))
 def test_biquad_extremes_equal_model(engine):
     """Rail-to-rail steps and impulses beyond the pipeline's headroom bound (2^27)."""
     n = 300
@@ -256,24 +270,24 @@ def test_biquad_extremes_equal_model(engine):
     for x in cases:
         x = x.astype(np.int32)
         for sec in sections():
-            st = np.zeros((12, 6), np.int32)
+            st = np.zeros((6, 12), np.int32)
             want, want_st = biquad_model(sec, st, x)
             got = _core.biquad_df1_q31(sec, st, x, engine=engine)
             np.testing.assert_array_equal(got, want)
             np.testing.assert_array_equal(st, want_st)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", variants("biquad_df1_q31"))
 def test_biquad_saturation_equals_model(engine, rng):
     """Outside the pipeline's contract (histories on opposite rails) the output saturates instead of
     wrapping, and every engine agrees with the model, residuals included (defined modulo 2^30).
     Inputs stay below 2^27 so the model's int64 sums cannot overflow."""
     for sec in sections():
-        st = np.zeros((12, 6), np.int32)
+        st = np.zeros((6, 12), np.int32)
         even = np.arange(12) % 2 == 0
-        st[:, 2] = np.where(even, 2**31 - 1, -(2**31))
+        st[2] = np.where(even, 2**31 - 1, -(2**31))
         same = np.sign(sec[3]) == np.sign(sec[4])  # push both feedback products the same way
-        st[:, 3] = st[:, 2] if same else np.where(even, -(2**31), 2**31 - 1)
+        st[3] = st[2] if same else np.where(even, -(2**31), 2**31 - 1)
         x = rng.integers(-(2**27), 2**27, size=(200, 12), dtype=np.int64).astype(np.int32)
         want, want_st = biquad_model(sec, st, x)
         assert np.abs(want.astype(np.int64)).max() >= 2**31 - 1, "the case must reach the rails"
@@ -282,15 +296,15 @@ def test_biquad_saturation_equals_model(engine, rng):
         np.testing.assert_array_equal(st, want_st)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", variants("biquad_df1_q31"))
 def test_biquad_chunked_equals_one_shot(engine, rng):
     """The causal filter is a streaming object: any chunking gives the one-shot bits."""
     x = rng.integers(-(2**24), 2**24, size=(997, 12), dtype=np.int64).astype(np.int32)
     for sec in sections():
-        whole = _core.biquad_df1_q31(sec, np.zeros((12, 6), np.int32), x, engine=engine)
+        whole = _core.biquad_df1_q31(sec, np.zeros((6, 12), np.int32), x, engine=engine)
         for trial in range(5):
             cuts = np.sort(rng.choice(np.arange(1, len(x)), size=int(rng.integers(1, 40)), replace=False))
-            st = np.zeros((12, 6), np.int32)
+            st = np.zeros((6, 12), np.int32)
             parts = [_core.biquad_df1_q31(sec, st, chunk, engine=engine) for chunk in np.split(x, cuts)]
             np.testing.assert_array_equal(np.concatenate(parts), whole, err_msg=f"trial {trial} cuts {cuts[:5]}...")
 

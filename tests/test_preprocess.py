@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import edgecardio
+from edgecardio import _core
 from edgecardio import reference
 from edgecardio._synthetic import synthetic_record
 
@@ -191,6 +192,24 @@ def test_layouts_are_handled(rng):
     np.testing.assert_array_equal(edgecardio.preprocess(mv.astype(">f8"), 500), edgecardio.preprocess(mv, 500))
     np.testing.assert_array_equal(edgecardio.preprocess(mv[:, ::-1][:, ::-1], 500), edgecardio.preprocess(mv, 500))
     assert ro.flags.writeable is False
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.float32, np.float64])
+def test_misaligned_input_is_read_safely(rng, dtype):
+    """An array whose data is not aligned to its element type (np.frombuffer at an odd offset)
+    gives the aligned array's bits, through the facade, the binding and predict."""
+    x = ecg_like(rng, 500)
+    x = x if dtype == np.int16 else reference.counts_to_mv(x).astype(dtype)
+    buf = bytearray(x.nbytes + 1)
+    odd = np.frombuffer(buf, dtype=dtype, offset=1, count=x.size).reshape(x.shape)
+    odd[...] = x
+    assert not odd.flags.aligned
+    want = edgecardio.preprocess(x, 500)
+    np.testing.assert_array_equal(edgecardio.preprocess(odd, 500), want)
+    np.testing.assert_array_equal(_core.preprocess(odd, 500)[0], want)
+    if edgecardio.HAS_NATIVE_ORT:
+        clf = edgecardio.Classifier()
+        assert clf.predict(odd, 500).probabilities == clf.predict(x, 500).probabilities
 
 
 def test_long_records_and_duration(rng):

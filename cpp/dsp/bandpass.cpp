@@ -1,4 +1,5 @@
 // The band-pass: a DF1 biquad cascade (causal, streaming) and scipy's sosfiltfilt built from it.
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -14,7 +15,7 @@ BiquadCascade::BiquadCascade(const BiquadQ30 *sections, const std::int32_t *dc_g
     : sections_(sections, sections + n_sections),
       dc_gain_q30_(dc_gain_q30, dc_gain_q30 + n_sections),
       n_ch_(n_ch),
-      state_(static_cast<std::size_t>(n_sections) * n_ch, BiquadState{0, 0, 0, 0, 0, 0}) {
+      state_(static_cast<std::size_t>(n_sections) * BiquadState::kRows * n_ch, 0) {
   if (n_sections < 1) throw std::invalid_argument("a biquad cascade needs at least one section");
 }
 
@@ -28,7 +29,7 @@ BiquadCascade BiquadCascade::bandpass(std::size_t n_ch) {
 }
 
 void BiquadCascade::reset() {
-  for (auto &s : state_) s = BiquadState{0, 0, 0, 0, 0, 0};
+  std::fill(state_.begin(), state_.end(), 0);
 }
 
 void BiquadCascade::reset_steady(const std::int32_t *level) {
@@ -39,7 +40,10 @@ void BiquadCascade::reset_steady(const std::int32_t *level) {
     std::int32_t in = level[c];
     for (std::size_t s = 0; s < sections_.size(); ++s) {
       const std::int32_t out = q::rshift_round_sat32(q::mul(dc_gain_q30_[s], in), 30);
-      state_[s * n_ch_ + c] = BiquadState{in, in, out, out, 0, 0};
+      const BiquadState st = section_state(s);
+      st.x1[c] = st.x2[c] = in;
+      st.y1[c] = st.y2[c] = out;
+      st.e1[c] = st.e2[c] = 0;
       in = out;
     }
   }
@@ -50,7 +54,7 @@ void BiquadCascade::process(const Engine &engine, const std::int32_t *x, std::in
   // Section by section over the whole chunk: each pass is one tight recurrence per lane, and the
   // chunk (a few thousand frames) stays in cache between sections.
   for (std::size_t s = 0; s < sections_.size(); ++s) {
-    engine.biquad_df1_q31(sections_[s], &state_[s * n_ch_], s == 0 ? x : y, y, n, n_ch_, step);
+    engine.biquad_df1_q31(sections_[s], section_state(s), s == 0 ? x : y, y, n, n_ch_, step);
   }
 }
 

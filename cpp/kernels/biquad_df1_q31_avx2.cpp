@@ -9,24 +9,23 @@
 #include "qmath_avx2.h"
 
 namespace edgecardio {
-namespace kernels_avx2 {
+namespace kernels {
 namespace {
 
 template <int NV>
-void block(const BiquadQ30 &k, BiquadState *state, const std::int32_t *x, std::int32_t *y, std::size_t n,
+void block(const BiquadQ30 &k, const BiquadState &state, const std::int32_t *x, std::int32_t *y, std::size_t n,
            std::ptrdiff_t step) {
   const __m256i b0 = _mm256_set1_epi32(k.c[0]), b1 = _mm256_set1_epi32(k.c[1]), b2 = _mm256_set1_epi32(k.c[2]);
   const __m256i a1 = _mm256_set1_epi32(k.c[3]), a2 = _mm256_set1_epi32(k.c[4]);
   const __m256i k1 = _mm256_set1_epi32(k.ef[0]), k2 = _mm256_set1_epi32(k.ef[1]);
   __m256i x1[NV], x2[NV], y1[NV], y2[NV], e1[NV], e2[NV];
   for (int v = 0; v < NV; ++v) {
-    const BiquadState *s = state + 4 * v;
-    x1[v] = _mm256_setr_epi64x(s[0].x1, s[1].x1, s[2].x1, s[3].x1);
-    x2[v] = _mm256_setr_epi64x(s[0].x2, s[1].x2, s[2].x2, s[3].x2);
-    y1[v] = _mm256_setr_epi64x(s[0].y1, s[1].y1, s[2].y1, s[3].y1);
-    y2[v] = _mm256_setr_epi64x(s[0].y2, s[1].y2, s[2].y2, s[3].y2);
-    e1[v] = _mm256_setr_epi64x(s[0].e1, s[1].e1, s[2].e1, s[3].e1);
-    e2[v] = _mm256_setr_epi64x(s[0].e2, s[1].e2, s[2].e2, s[3].e2);
+    x1[v] = avx2::load4(state.x1 + 4 * v);
+    x2[v] = avx2::load4(state.x2 + 4 * v);
+    y1[v] = avx2::load4(state.y1 + 4 * v);
+    y2[v] = avx2::load4(state.y2 + 4 * v);
+    e1[v] = avx2::load4(state.e1 + 4 * v);
+    e2[v] = avx2::load4(state.e2 + 4 * v);
   }
   for (std::size_t i = 0; i < n; ++i) {
     const std::ptrdiff_t o = static_cast<std::ptrdiff_t>(i) * step;
@@ -50,29 +49,24 @@ void block(const BiquadQ30 &k, BiquadState *state, const std::int32_t *x, std::i
     }
   }
   for (int v = 0; v < NV; ++v) {
-    alignas(32) std::int64_t t[6][4];
-    _mm256_store_si256(reinterpret_cast<__m256i *>(t[0]), x1[v]);
-    _mm256_store_si256(reinterpret_cast<__m256i *>(t[1]), x2[v]);
-    _mm256_store_si256(reinterpret_cast<__m256i *>(t[2]), y1[v]);
-    _mm256_store_si256(reinterpret_cast<__m256i *>(t[3]), y2[v]);
-    _mm256_store_si256(reinterpret_cast<__m256i *>(t[4]), e1[v]);
-    _mm256_store_si256(reinterpret_cast<__m256i *>(t[5]), e2[v]);
-    for (int l = 0; l < 4; ++l)
-      state[4 * v + l] = BiquadState{static_cast<std::int32_t>(t[0][l]), static_cast<std::int32_t>(t[1][l]),
-                                     static_cast<std::int32_t>(t[2][l]), static_cast<std::int32_t>(t[3][l]),
-                                     static_cast<std::int32_t>(t[4][l]), static_cast<std::int32_t>(t[5][l])};
+    avx2::store4(state.x1 + 4 * v, x1[v]);
+    avx2::store4(state.x2 + 4 * v, x2[v]);
+    avx2::store4(state.y1 + 4 * v, y1[v]);
+    avx2::store4(state.y2 + 4 * v, y2[v]);
+    avx2::store4(state.e1 + 4 * v, e1[v]);
+    avx2::store4(state.e2 + 4 * v, e2[v]);
   }
 }
 
 }  // namespace
 
-void biquad_df1_q31(const BiquadQ30 &k, BiquadState *state, const std::int32_t *x, std::int32_t *y, std::size_t n,
-                    std::size_t n_ch, std::ptrdiff_t step) {
+void biquad_df1_q31_avx2(const BiquadQ30 &k, const BiquadState &state, const std::int32_t *x, std::int32_t *y,
+                         std::size_t n, std::size_t n_ch, std::ptrdiff_t step) {
   std::size_t c = 0;
-  for (; c + 12 <= n_ch; c += 12) block<3>(k, state + c, x + c, y + c, n, step);
-  for (; c + 4 <= n_ch; c += 4) block<1>(k, state + c, x + c, y + c, n, step);
-  if (c < n_ch) kernels_scalar::biquad_df1_q31(k, state + c, x + c, y + c, n, n_ch - c, step);
+  for (; c + 12 <= n_ch; c += 12) block<3>(k, state.from_lane(c), x + c, y + c, n, step);
+  for (; c + 4 <= n_ch; c += 4) block<1>(k, state.from_lane(c), x + c, y + c, n, step);
+  if (c < n_ch) biquad_df1_q31_scalar(k, state.from_lane(c), x + c, y + c, n, n_ch - c, step);
 }
 
-}  // namespace kernels_avx2
+}  // namespace kernels
 }  // namespace edgecardio

@@ -8,7 +8,7 @@
 #include "qmath_avx512.h"
 
 namespace edgecardio {
-namespace kernels_avx512 {
+namespace kernels {
 namespace {
 
 // Lane groups: Zmm8 = 8 leads in a __m512i, Ymm4 = 4 leads in a __m256i (tags, because vector types
@@ -28,8 +28,6 @@ struct Ops<Zmm8> {
   static void store(std::int32_t *p, __m512i v) { avx512::store8(p, v); }
   static __m512i round(__m512i a) { return avx512::rshift_round_sat32<30>(a); }
   static __m512i residual(__m512i a) { return avx512::round_residual<30>(a); }
-  static __m512i gather(const std::int32_t *v) { return avx512::load8(v); }
-  static void scatter(std::int32_t *v, __m512i x) { avx512::store8(v, x); }
 };
 template <>
 struct Ops<Ymm4> {
@@ -42,33 +40,24 @@ struct Ops<Ymm4> {
   static void store(std::int32_t *p, __m256i v) { avx512::store4(p, v); }
   static __m256i round(__m256i a) { return avx512::rshift_round_sat32<30>(a); }
   static __m256i residual(__m256i a) { return avx512::round_residual<30>(a); }
-  static __m256i gather(const std::int32_t *v) { return avx512::load4(v); }
-  static void scatter(std::int32_t *v, __m256i x) { avx512::store4(v, x); }
 };
 
 // Lane groups A (and optionally B) side by side in one time loop, so their independent
 // recurrences overlap in the pipeline.
 template <typename TA, typename TB, bool kHasB>
-void run(const BiquadQ30 &k, BiquadState *state, const std::int32_t *x, std::int32_t *y, std::size_t n,
+void run(const BiquadQ30 &k, const BiquadState &state, const std::int32_t *x, std::int32_t *y, std::size_t n,
          std::ptrdiff_t step) {
   using OA = Ops<TA>;
   using OB = Ops<TB>;
   using A = typename OA::V;
   using B = typename OB::V;
   constexpr int la = OA::kLanes;
-  constexpr int lb = kHasB ? OB::kLanes : 0;
-  // State columns (x1, x2, y1, y2, e1, e2) for the lanes of both groups.
-  alignas(64) std::int32_t col[6][16] = {};
-  for (int l = 0; l < la + lb; ++l) {
-    const BiquadState &s = state[l];
-    col[0][l] = s.x1; col[1][l] = s.x2; col[2][l] = s.y1; col[3][l] = s.y2; col[4][l] = s.e1; col[5][l] = s.e2;
-  }
-  A ax1 = OA::gather(col[0]), ax2 = OA::gather(col[1]), ay1 = OA::gather(col[2]), ay2 = OA::gather(col[3]);
-  A ae1 = OA::gather(col[4]), ae2 = OA::gather(col[5]);
+  A ax1 = OA::load(state.x1), ax2 = OA::load(state.x2), ay1 = OA::load(state.y1), ay2 = OA::load(state.y2);
+  A ae1 = OA::load(state.e1), ae2 = OA::load(state.e2);
   B bx1{}, bx2{}, by1{}, by2{}, be1{}, be2{};
   if constexpr (kHasB) {
-    bx1 = OB::gather(col[0] + la); bx2 = OB::gather(col[1] + la); by1 = OB::gather(col[2] + la);
-    by2 = OB::gather(col[3] + la); be1 = OB::gather(col[4] + la); be2 = OB::gather(col[5] + la);
+    bx1 = OB::load(state.x1 + la); bx2 = OB::load(state.x2 + la); by1 = OB::load(state.y1 + la);
+    by2 = OB::load(state.y2 + la); be1 = OB::load(state.e1 + la); be2 = OB::load(state.e2 + la);
   }
   const A a_b0 = OA::set1(k.c[0]), a_b1 = OA::set1(k.c[1]), a_b2 = OA::set1(k.c[2]), a_a1 = OA::set1(k.c[3]),
           a_a2 = OA::set1(k.c[4]), a_k1 = OA::set1(k.ef[0]), a_k2 = OA::set1(k.ef[1]);
@@ -103,26 +92,24 @@ void run(const BiquadQ30 &k, BiquadState *state, const std::int32_t *x, std::int
       bx2 = bx1; bx1 = x0; by2 = by1; by1 = y0;
     }
   }
-  OA::scatter(col[0], ax1); OA::scatter(col[1], ax2); OA::scatter(col[2], ay1);
-  OA::scatter(col[3], ay2); OA::scatter(col[4], ae1); OA::scatter(col[5], ae2);
+  OA::store(state.x1, ax1); OA::store(state.x2, ax2); OA::store(state.y1, ay1);
+  OA::store(state.y2, ay2); OA::store(state.e1, ae1); OA::store(state.e2, ae2);
   if constexpr (kHasB) {
-    OB::scatter(col[0] + la, bx1); OB::scatter(col[1] + la, bx2); OB::scatter(col[2] + la, by1);
-    OB::scatter(col[3] + la, by2); OB::scatter(col[4] + la, be1); OB::scatter(col[5] + la, be2);
+    OB::store(state.x1 + la, bx1); OB::store(state.x2 + la, bx2); OB::store(state.y1 + la, by1);
+    OB::store(state.y2 + la, by2); OB::store(state.e1 + la, be1); OB::store(state.e2 + la, be2);
   }
-  for (int l = 0; l < la + lb; ++l)
-    state[l] = BiquadState{col[0][l], col[1][l], col[2][l], col[3][l], col[4][l], col[5][l]};
 }
 
 }  // namespace
 
-void biquad_df1_q31(const BiquadQ30 &k, BiquadState *state, const std::int32_t *x, std::int32_t *y, std::size_t n,
-                    std::size_t n_ch, std::ptrdiff_t step) {
+void biquad_df1_q31_avx512(const BiquadQ30 &k, const BiquadState &state, const std::int32_t *x, std::int32_t *y,
+                           std::size_t n, std::size_t n_ch, std::ptrdiff_t step) {
   std::size_t c = 0;
-  for (; c + 12 <= n_ch; c += 12) run<Zmm8, Ymm4, true>(k, state + c, x + c, y + c, n, step);
-  for (; c + 8 <= n_ch; c += 8) run<Zmm8, Ymm4, false>(k, state + c, x + c, y + c, n, step);
-  for (; c + 4 <= n_ch; c += 4) run<Ymm4, Ymm4, false>(k, state + c, x + c, y + c, n, step);
-  if (c < n_ch) kernels_scalar::biquad_df1_q31(k, state + c, x + c, y + c, n, n_ch - c, step);
+  for (; c + 12 <= n_ch; c += 12) run<Zmm8, Ymm4, true>(k, state.from_lane(c), x + c, y + c, n, step);
+  for (; c + 8 <= n_ch; c += 8) run<Zmm8, Ymm4, false>(k, state.from_lane(c), x + c, y + c, n, step);
+  for (; c + 4 <= n_ch; c += 4) run<Ymm4, Ymm4, false>(k, state.from_lane(c), x + c, y + c, n, step);
+  if (c < n_ch) biquad_df1_q31_scalar(k, state.from_lane(c), x + c, y + c, n, n_ch - c, step);
 }
 
-}  // namespace kernels_avx512
+}  // namespace kernels
 }  // namespace edgecardio

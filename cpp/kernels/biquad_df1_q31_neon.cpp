@@ -10,32 +10,22 @@
 #include "qmath_neon.h"
 
 namespace edgecardio {
-namespace kernels_neon {
+namespace kernels {
 namespace {
 
 template <int NV>
-void block(const BiquadQ30 &k, BiquadState *state, const std::int32_t *x, std::int32_t *y, std::size_t n,
+void block(const BiquadQ30 &k, const BiquadState &state, const std::int32_t *x, std::int32_t *y, std::size_t n,
            std::ptrdiff_t step) {
   const std::int32_t b0 = k.c[0], b1 = k.c[1], b2 = k.c[2], a1 = k.c[3], a2 = k.c[4];
   const std::int32_t k1 = k.ef[0], k2 = k.ef[1];
   int32x4_t x1[NV], x2[NV], y1[NV], y2[NV], e1[NV], e2[NV];
   for (int v = 0; v < NV; ++v) {
-    std::int32_t t[6][4];
-    for (int l = 0; l < 4; ++l) {
-      const BiquadState &s = state[4 * v + l];
-      t[0][l] = s.x1;
-      t[1][l] = s.x2;
-      t[2][l] = s.y1;
-      t[3][l] = s.y2;
-      t[4][l] = s.e1;
-      t[5][l] = s.e2;
-    }
-    x1[v] = vld1q_s32(t[0]);
-    x2[v] = vld1q_s32(t[1]);
-    y1[v] = vld1q_s32(t[2]);
-    y2[v] = vld1q_s32(t[3]);
-    e1[v] = vld1q_s32(t[4]);
-    e2[v] = vld1q_s32(t[5]);
+    x1[v] = vld1q_s32(state.x1 + 4 * v);
+    x2[v] = vld1q_s32(state.x2 + 4 * v);
+    y1[v] = vld1q_s32(state.y1 + 4 * v);
+    y2[v] = vld1q_s32(state.y2 + 4 * v);
+    e1[v] = vld1q_s32(state.e1 + 4 * v);
+    e2[v] = vld1q_s32(state.e2 + 4 * v);
   }
   for (std::size_t i = 0; i < n; ++i) {
     const std::ptrdiff_t o = static_cast<std::ptrdiff_t>(i) * step;
@@ -66,26 +56,24 @@ void block(const BiquadQ30 &k, BiquadState *state, const std::int32_t *x, std::i
     }
   }
   for (int v = 0; v < NV; ++v) {
-    std::int32_t t[6][4];
-    vst1q_s32(t[0], x1[v]);
-    vst1q_s32(t[1], x2[v]);
-    vst1q_s32(t[2], y1[v]);
-    vst1q_s32(t[3], y2[v]);
-    vst1q_s32(t[4], e1[v]);
-    vst1q_s32(t[5], e2[v]);
-    for (int l = 0; l < 4; ++l) state[4 * v + l] = BiquadState{t[0][l], t[1][l], t[2][l], t[3][l], t[4][l], t[5][l]};
+    vst1q_s32(state.x1 + 4 * v, x1[v]);
+    vst1q_s32(state.x2 + 4 * v, x2[v]);
+    vst1q_s32(state.y1 + 4 * v, y1[v]);
+    vst1q_s32(state.y2 + 4 * v, y2[v]);
+    vst1q_s32(state.e1 + 4 * v, e1[v]);
+    vst1q_s32(state.e2 + 4 * v, e2[v]);
   }
 }
 
 }  // namespace
 
-void biquad_df1_q31(const BiquadQ30 &k, BiquadState *state, const std::int32_t *x, std::int32_t *y, std::size_t n,
-                    std::size_t n_ch, std::ptrdiff_t step) {
+void biquad_df1_q31_neon(const BiquadQ30 &k, const BiquadState &state, const std::int32_t *x, std::int32_t *y,
+                         std::size_t n, std::size_t n_ch, std::ptrdiff_t step) {
   std::size_t c = 0;
-  for (; c + 12 <= n_ch; c += 12) block<3>(k, state + c, x + c, y + c, n, step);
-  for (; c + 4 <= n_ch; c += 4) block<1>(k, state + c, x + c, y + c, n, step);
-  if (c < n_ch) kernels_scalar::biquad_df1_q31(k, state + c, x + c, y + c, n, n_ch - c, step);
+  for (; c + 12 <= n_ch; c += 12) block<3>(k, state.from_lane(c), x + c, y + c, n, step);
+  for (; c + 4 <= n_ch; c += 4) block<1>(k, state.from_lane(c), x + c, y + c, n, step);
+  if (c < n_ch) biquad_df1_q31_scalar(k, state.from_lane(c), x + c, y + c, n, n_ch - c, step);
 }
 
-}  // namespace kernels_neon
+}  // namespace kernels
 }  // namespace edgecardio

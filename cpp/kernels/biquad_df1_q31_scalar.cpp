@@ -16,32 +16,38 @@
 #include "edgecardio/qmath.h"
 
 namespace edgecardio {
-namespace kernels_scalar {
+namespace kernels {
 
-void biquad_df1_q31(const BiquadQ30 &k, BiquadState *state, const std::int32_t *x, std::int32_t *y,
-                    std::size_t n, std::size_t n_ch, std::ptrdiff_t step) {
+void biquad_df1_q31_scalar(const BiquadQ30 &k, const BiquadState &state, const std::int32_t *x, std::int32_t *y,
+                           std::size_t n, std::size_t n_ch, std::ptrdiff_t step) {
   for (std::size_t c = 0; c < n_ch; ++c) {
-    BiquadState s = state[c];
+    std::int32_t x1 = state.x1[c], x2 = state.x2[c], y1 = state.y1[c], y2 = state.y2[c];
+    std::int32_t e1 = state.e1[c], e2 = state.e2[c];
     const std::int32_t *xc = x + c;
     std::int32_t *yc = y + c;
     for (std::size_t i = 0; i < n; ++i) {
       const std::ptrdiff_t o = static_cast<std::ptrdiff_t>(i) * step;
       const std::int32_t x0 = xc[o];
-      const std::int64_t acc = q::mul(k.c[0], x0) + q::mul(k.c[1], s.x1) + q::mul(k.c[2], s.x2) +
-                               q::mul(k.ef[0], s.e1) + q::mul(k.ef[1], s.e2) + q::mul(k.c[4], s.y2) +
-                               q::mul(k.c[3], s.y1);
+      const std::int64_t acc = q::mul(k.c[0], x0) + q::mul(k.c[1], x1) + q::mul(k.c[2], x2) +
+                               q::mul(k.ef[0], e1) + q::mul(k.ef[1], e2) + q::mul(k.c[4], y2) +
+                               q::mul(k.c[3], y1);
       const std::int32_t y0 = q::rshift_round_sat32(acc, 30);
-      s.e2 = s.e1;
-      s.e1 = static_cast<std::int32_t>(q::round_residual(acc, 30));
-      s.x2 = s.x1;
-      s.x1 = x0;
-      s.y2 = s.y1;
-      s.y1 = y0;
+      e2 = e1;
+      e1 = static_cast<std::int32_t>(q::round_residual(acc, 30));
+      x2 = x1;
+      x1 = x0;
+      y2 = y1;
+      y1 = y0;
       yc[o] = y0;
     }
-    state[c] = s;
+    state.x1[c] = x1;
+    state.x2[c] = x2;
+    state.y1[c] = y1;
+    state.y2[c] = y2;
+    state.e1[c] = e1;
+    state.e2[c] = e2;
   }
 }
 
-}  // namespace kernels_scalar
+}  // namespace kernels
 }  // namespace edgecardio

@@ -7,10 +7,10 @@
 #include "qmath_neon.h"
 
 namespace edgecardio {
-namespace kernels_neon {
+namespace kernels {
 
-void fir_decimsym_q31(const std::int32_t *x, std::size_t n_ch, const std::int32_t *taps, int n_taps, int down,
-                      std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y) {
+void fir_decimsym_q31_neon(const std::int32_t *x, std::size_t n_ch, const std::int32_t *taps, int n_taps, int down,
+                           std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y) {
   const int half = n_taps / 2;
   for (std::size_t j = 0; j < n_out; ++j) {
     const std::int32_t *xs = x + ((j0 + j) * static_cast<std::size_t>(down) + offset) * n_ch;
@@ -51,15 +51,10 @@ void fir_decimsym_q31(const std::int32_t *x, std::size_t n_ch, const std::int32_
       }
       vst1q_s32(yj + c, neon::rshift_round_sat32<31>(a0, a1));
     }
-    for (; c < n_ch; ++c) {  // lanes left over from the vector blocks: the scalar definition
-      std::int64_t acc = q::mul(taps[half], xs[static_cast<std::size_t>(half) * n_ch + c]);
-      for (int m = 0; m < half; ++m)
-        acc += q::mul(taps[m], xs[static_cast<std::size_t>(m) * n_ch + c] +
-                                   xs[static_cast<std::size_t>(n_taps - 1 - m) * n_ch + c]);
-      yj[c] = q::rshift_round_sat32(acc, 31);
-    }
   }
+  // Lanes left over from the register blocks: the scalar kernel itself.
+  if (n_ch % 4 != 0) fir_decimsym_q31_scalar_lanes(x, n_ch, taps, n_taps, down, j0, offset, n_out, y, n_ch / 4 * 4);
 }
 
-}  // namespace kernels_neon
+}  // namespace kernels
 }  // namespace edgecardio

@@ -10,14 +10,15 @@
 #include "edgecardio/qmath.h"
 
 namespace edgecardio {
-namespace kernels_scalar {
+namespace kernels {
 
-void fir_decimsym_q31(const std::int32_t *x, std::size_t n_ch, const std::int32_t *taps, int n_taps, int down,
-                      std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y) {
+void fir_decimsym_q31_scalar_lanes(const std::int32_t *x, std::size_t n_ch, const std::int32_t *taps, int n_taps,
+                                   int down, std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y,
+                                   std::size_t c_begin) {
   const int half = n_taps / 2;
   for (std::size_t j = 0; j < n_out; ++j) {
     const std::int32_t *xs = x + ((j0 + j) * static_cast<std::size_t>(down) + offset) * n_ch;
-    for (std::size_t c = 0; c < n_ch; ++c) {
+    for (std::size_t c = c_begin; c < n_ch; ++c) {
       std::int64_t acc = q::mul(taps[half], xs[static_cast<std::size_t>(half) * n_ch + c]);
       for (int m = 0; m < half; ++m) {
         const std::int32_t pair = xs[static_cast<std::size_t>(m) * n_ch + c] +
@@ -29,5 +30,10 @@ void fir_decimsym_q31(const std::int32_t *x, std::size_t n_ch, const std::int32_
   }
 }
 
-}  // namespace kernels_scalar
+void fir_decimsym_q31_scalar(const std::int32_t *x, std::size_t n_ch, const std::int32_t *taps, int n_taps, int down,
+                             std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y) {
+  fir_decimsym_q31_scalar_lanes(x, n_ch, taps, n_taps, down, j0, offset, n_out, y, 0);
+}
+
+}  // namespace kernels
 }  // namespace edgecardio

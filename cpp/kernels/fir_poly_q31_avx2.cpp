@@ -8,10 +8,10 @@
 #include "qmath_avx2.h"
 
 namespace edgecardio {
-namespace kernels_avx2 {
+namespace kernels {
 
-void fir_poly_q31(const std::int32_t *x, std::size_t n_ch, const std::int32_t *taps, int up, int down,
-                  int n_taps, std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y) {
+void fir_poly_q31_avx2(const std::int32_t *x, std::size_t n_ch, const std::int32_t *taps, int up, int down,
+                       int n_taps, std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y) {
   for (std::size_t j = 0; j < n_out; ++j) {
     const std::size_t t = (j0 + j) * static_cast<std::size_t>(down) + offset;
     const std::int32_t *h = taps + (t % static_cast<std::size_t>(up)) * static_cast<std::size_t>(n_taps);
@@ -38,13 +38,10 @@ void fir_poly_q31(const std::int32_t *x, std::size_t n_ch, const std::int32_t *t
         a0 = _mm256_add_epi64(a0, _mm256_mul_epi32(avx2::load4(xp), _mm256_set1_epi32(h[m])));
       avx2::store4(yj + c, avx2::rshift_round_sat32<31>(a0));
     }
-    for (; c < n_ch; ++c) {  // lanes left over from the vector blocks: the scalar definition
-      std::int64_t acc = 0;
-      for (int m = 0; m < n_taps; ++m) acc += q::mul(h[m], xs[static_cast<std::size_t>(m) * n_ch + c]);
-      yj[c] = q::rshift_round_sat32(acc, 31);
-    }
   }
+  // Lanes left over from the register blocks: the scalar kernel itself.
+  if (n_ch % 4 != 0) fir_poly_q31_scalar_lanes(x, n_ch, taps, up, down, n_taps, j0, offset, n_out, y, n_ch / 4 * 4);
 }
 
-}  // namespace kernels_avx2
+}  // namespace kernels
 }  // namespace edgecardio

@@ -11,15 +11,16 @@
 #include "edgecardio/qmath.h"
 
 namespace edgecardio {
-namespace kernels_scalar {
+namespace kernels {
 
-void fir_poly_q31(const std::int32_t *x, std::size_t n_ch, const std::int32_t *taps, int up, int down,
-                  int n_taps, std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y) {
+void fir_poly_q31_scalar_lanes(const std::int32_t *x, std::size_t n_ch, const std::int32_t *taps, int up, int down,
+                               int n_taps, std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y,
+                               std::size_t c_begin) {
   for (std::size_t j = 0; j < n_out; ++j) {
     const std::size_t t = (j0 + j) * static_cast<std::size_t>(down) + offset;
     const std::int32_t *h = taps + (t % static_cast<std::size_t>(up)) * static_cast<std::size_t>(n_taps);
     const std::int32_t *xs = x + (t / static_cast<std::size_t>(up)) * n_ch;
-    for (std::size_t c = 0; c < n_ch; ++c) {
+    for (std::size_t c = c_begin; c < n_ch; ++c) {
       std::int64_t acc = 0;
       for (int m = 0; m < n_taps; ++m) acc += q::mul(h[m], xs[static_cast<std::size_t>(m) * n_ch + c]);
       y[j * n_ch + c] = q::rshift_round_sat32(acc, 31);
@@ -27,5 +28,10 @@ void fir_poly_q31(const std::int32_t *x, std::size_t n_ch, const std::int32_t *t
   }
 }
 
-}  // namespace kernels_scalar
+void fir_poly_q31_scalar(const std::int32_t *x, std::size_t n_ch, const std::int32_t *taps, int up, int down,
+                         int n_taps, std::size_t j0, std::size_t offset, std::size_t n_out, std::int32_t *y) {
+  fir_poly_q31_scalar_lanes(x, n_ch, taps, up, down, n_taps, j0, offset, n_out, y, 0);
+}
+
+}  // namespace kernels
 }  // namespace edgecardio

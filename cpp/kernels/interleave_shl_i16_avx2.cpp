@@ -8,10 +8,10 @@
 #include "edgecardio/kernels.h"
 
 namespace edgecardio {
-namespace kernels_avx2 {
+namespace kernels {
 
-void interleave_shl_i16(const std::int16_t *in, std::size_t n_ch, std::size_t n, std::size_t in_stride,
-                        const int *shift, std::int32_t *frames) {
+void interleave_shl_i16_avx2(const std::int16_t *in, std::size_t n_ch, std::size_t n, std::size_t in_stride,
+                             const int *shift, std::int32_t *frames) {
   const std::size_t groups = n_ch / 4;
   const std::size_t n8 = n / 8 * 8;
   // Time outside, lead groups inside: each block of 8 frames is written completely, in one go.
@@ -34,14 +34,12 @@ void interleave_shl_i16(const std::int16_t *in, std::size_t n_ch, std::size_t n,
         _mm_storeu_si128(reinterpret_cast<__m128i *>(d + (k + 4) * n_ch + c), _mm256_extracti128_si256(u[k], 1));
       }
     }
-    for (std::size_t c = 4 * groups; c < n_ch; ++c)  // leads left over from the groups of 4
-      for (std::size_t k = 0; k < 8; ++k)
-        d[k * n_ch + c] = std::int32_t{in[c * in_stride + t + k]} * (std::int32_t{1} << shift[c]);
   }
-  for (std::size_t t = n8; t < n; ++t)  // frames left over from the blocks of 8
-    for (std::size_t c = 0; c < n_ch; ++c)
-      frames[t * n_ch + c] = std::int32_t{in[c * in_stride + t]} * (std::int32_t{1} << shift[c]);
+  // The scalar kernel itself for the leads left over from the groups of 4 and the frames left over
+  // from the blocks.
+  if (4 * groups < n_ch) interleave_shl_i16_scalar_lanes(in, n_ch, n8, in_stride, shift, frames, 4 * groups);
+  if (n8 < n) interleave_shl_i16_scalar(in + n8, n_ch, n - n8, in_stride, shift, frames + n8 * n_ch);
 }
 
-}  // namespace kernels_avx2
+}  // namespace kernels
 }  // namespace edgecardio

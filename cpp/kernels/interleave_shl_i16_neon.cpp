@@ -8,10 +8,10 @@
 #include "edgecardio/kernels.h"
 
 namespace edgecardio {
-namespace kernels_neon {
+namespace kernels {
 
-void interleave_shl_i16(const std::int16_t *in, std::size_t n_ch, std::size_t n, std::size_t in_stride,
-                        const int *shift, std::int32_t *frames) {
+void interleave_shl_i16_neon(const std::int16_t *in, std::size_t n_ch, std::size_t n, std::size_t in_stride,
+                             const int *shift, std::int32_t *frames) {
   const std::size_t groups = n_ch / 4;
   const std::size_t n4 = n / 4 * 4;
   // Time outside, lead groups inside: each block of 4 frames is written completely, in one go.
@@ -29,14 +29,12 @@ void interleave_shl_i16(const std::int16_t *in, std::size_t n_ch, std::size_t n,
       vst1q_s32(d + 2 * n_ch + c, vcombine_s32(vget_high_s32(p01.val[0]), vget_high_s32(p23.val[0])));
       vst1q_s32(d + 3 * n_ch + c, vcombine_s32(vget_high_s32(p01.val[1]), vget_high_s32(p23.val[1])));
     }
-    for (std::size_t c = 4 * groups; c < n_ch; ++c)  // leads left over from the groups of 4
-      for (std::size_t k = 0; k < 4; ++k)
-        d[k * n_ch + c] = std::int32_t{in[c * in_stride + t + k]} * (std::int32_t{1} << shift[c]);
   }
-  for (std::size_t t = n4; t < n; ++t)  // frames left over from the blocks of 4
-    for (std::size_t c = 0; c < n_ch; ++c)
-      frames[t * n_ch + c] = std::int32_t{in[c * in_stride + t]} * (std::int32_t{1} << shift[c]);
+  // The scalar kernel itself for the leads left over from the groups of 4 and the frames left over
+  // from the blocks.
+  if (4 * groups < n_ch) interleave_shl_i16_scalar_lanes(in, n_ch, n4, in_stride, shift, frames, 4 * groups);
+  if (n4 < n) interleave_shl_i16_scalar(in + n4, n_ch, n - n4, in_stride, shift, frames + n4 * n_ch);
 }
 
-}  // namespace kernels_neon
+}  // namespace kernels
 }  // namespace edgecardio

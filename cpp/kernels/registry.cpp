@@ -1,16 +1,18 @@
-// The one list of engines. Dispatch, the native tests, the bindings and the benchmarks all read it.
+// Engines and variants, built from kernels.def. Dispatch, the native tests, the bindings and the
+// benchmarks all read these tables.
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 
 #include "edgecardio/kernels.h"
 
 namespace edgecardio {
 namespace {
 
-bool always() { return true; }
-
+// Whether this CPU has an instruction set; one per EDGECARDIO_ENGINE line.
+bool cpu_has_scalar() { return true; }
 #if defined(EDGECARDIO_KERNELS_AVX2)
-bool has_avx2() {
+bool cpu_has_avx2() {
 #if defined(__GNUC__)
   return __builtin_cpu_supports("avx2");
 #else
@@ -18,56 +20,78 @@ bool has_avx2() {
 #endif
 }
 #endif
-
-const Engine kScalar{"scalar", always, "fir_poly_q31_scalar", kernels_scalar::fir_poly_q31,
-                     "fir_decimsym_q31_scalar", kernels_scalar::fir_decimsym_q31,
-                     "interleave_shl_i16_scalar", kernels_scalar::interleave_shl_i16,
-                     "zscore_rows_f32_scalar", kernels_scalar::zscore_rows_f32,
-                     "biquad_df1_q31_scalar", kernels_scalar::biquad_df1_q31};
-#if defined(EDGECARDIO_KERNELS_AVX2)
-const Engine kAvx2{"avx2", has_avx2, "fir_poly_q31_avx2", kernels_avx2::fir_poly_q31,
-                   "fir_decimsym_q31_avx2", kernels_avx2::fir_decimsym_q31,
-                   "interleave_shl_i16_avx2", kernels_avx2::interleave_shl_i16,
-                   "zscore_rows_f32_avx2", kernels_avx2::zscore_rows_f32,
-                   "biquad_df1_q31_avx2", kernels_avx2::biquad_df1_q31};
-#endif
 #if defined(EDGECARDIO_KERNELS_AVX512)
-bool has_avx512() {
+bool cpu_has_avx512() {
 #if defined(__GNUC__)
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
 #else
   return false;
 #endif
 }
-// Its own biquad; the other kernels are the AVX2 variants (every AVX-512 CPU runs them, and a
-// zmm FIR over 12-lane frames measured slower on this Xeon: 512-bit ops issue on fewer ports).
-const Engine kAvx512{"avx512", has_avx512, "fir_poly_q31_avx2", kernels_avx2::fir_poly_q31,
-                     "fir_decimsym_q31_avx2", kernels_avx2::fir_decimsym_q31,
-                     "interleave_shl_i16_avx2", kernels_avx2::interleave_shl_i16,
-                     "zscore_rows_f32_avx2", kernels_avx2::zscore_rows_f32,
-                     "biquad_df1_q31_avx512", kernels_avx512::biquad_df1_q31};
 #endif
 #if defined(EDGECARDIO_KERNELS_NEON)
 // Advanced SIMD is part of the AArch64 base architecture: every aarch64 CPU has it.
-const Engine kNeon{"neon", always, "fir_poly_q31_neon", kernels_neon::fir_poly_q31,
-                   "fir_decimsym_q31_neon", kernels_neon::fir_decimsym_q31,
-                   "interleave_shl_i16_neon", kernels_neon::interleave_shl_i16,
-                   "zscore_rows_f32_neon", kernels_neon::zscore_rows_f32,
-                   "biquad_df1_q31_neon", kernels_neon::biquad_df1_q31};
+bool cpu_has_neon() { return true; }
 #endif
 
-const Engine *const kAll[] = {
-    &kScalar,
-#if defined(EDGECARDIO_KERNELS_AVX2)
-    &kAvx2,
-#endif
-#if defined(EDGECARDIO_KERNELS_AVX512)
-    &kAvx512,
-#endif
-#if defined(EDGECARDIO_KERNELS_NEON)
-    &kNeon,
-#endif
+struct EngineSpec {
+  const char *isa;
+  const char *fallback;
+  bool (*supported)();
 };
+const EngineSpec kEngineSpecs[] = {
+#define EDGECARDIO_ENGINE(isa, fallback) {#isa, #fallback, cpu_has_##isa},
+#include "edgecardio/kernels.def"
+};
+
+const EngineSpec *spec_of(const char *isa) {
+  for (const EngineSpec &s : kEngineSpecs)
+    if (std::strcmp(s.isa, isa) == 0) return &s;
+  return nullptr;
+}
+
+bool isa_supported(const char *isa) {
+  const EngineSpec *s = spec_of(isa);
+  return s != nullptr && s->supported();
+}
+
+// Every variant compiled in, supported by this CPU or not.
+const KernelTable &compiled() {
+  static const KernelTable table = [] {
+    KernelTable t;
+#define EDGECARDIO_KERNEL(op, isa, symbol) t.op.push_back({#symbol, #isa, &kernels::symbol});
+#include "edgecardio/kernels.def"
+    return t;
+  }();
+  return table;
+}
+
+// The engine's own variant of an op, else its fallback engine's, down to scalar.
+template <typename Fn>
+Kernel<Fn> resolve(const std::vector<Kernel<Fn>> &list, const char *isa) {
+  for (const EngineSpec *s = spec_of(isa); s != nullptr;) {
+    for (const Kernel<Fn> &k : list)
+      if (std::strcmp(k.isa, s->isa) == 0) return k;
+    if (std::strcmp(s->fallback, s->isa) == 0) break;
+    s = spec_of(s->fallback);
+  }
+  throw std::logic_error(std::string("kernels.def: engine ") + isa + " has no variant of an op, nor its fallback");
+}
+
+const std::vector<Engine> &all_engines() {
+  static const std::vector<Engine> list = [] {
+    std::vector<Engine> v;
+    for (const EngineSpec &s : kEngineSpecs) {
+      Engine e{};
+      e.name = s.isa;
+#define EDGECARDIO_OP(op) e.op = resolve(compiled().op, s.isa);
+#include "edgecardio/kernels.def"
+      v.push_back(e);
+    }
+    return v;
+  }();
+  return list;
+}
 
 bool force_scalar() {
   const char *v = std::getenv("EDGECARDIO_FORCE_SCALAR");
@@ -79,15 +103,15 @@ bool force_scalar() {
 const std::vector<const Engine *> &engines() {
   static const std::vector<const Engine *> list = [] {
     std::vector<const Engine *> v;
-    for (const Engine *e : kAll)
-      if (e->supported()) v.push_back(e);
+    for (const Engine &e : all_engines())
+      if (isa_supported(e.name)) v.push_back(&e);
     return v;
   }();
   return list;
 }
 
 const Engine &default_engine() {
-  static const Engine *const chosen = force_scalar() ? &kScalar : engines().back();
+  static const Engine *const chosen = force_scalar() ? engines().front() : engines().back();
   return *chosen;
 }
 
@@ -97,15 +121,23 @@ const Engine *find_engine(const std::string &name) {
   return nullptr;
 }
 
-std::vector<KernelInfo> kernels() {
+const KernelTable &kernel_table() {
+  static const KernelTable table = [] {
+    KernelTable t;
+#define EDGECARDIO_OP(op)                                    \
+  for (const auto &k : compiled().op)                        \
+    if (isa_supported(k.isa)) t.op.push_back(k);
+#include "edgecardio/kernels.def"
+    return t;
+  }();
+  return table;
+}
+
+std::vector<KernelInfo> kernel_list() {
   std::vector<KernelInfo> v;
-  for (const Engine *e : engines()) {
-    v.push_back({e->fir_poly_q31_name, e->name});
-    v.push_back({e->fir_decimsym_q31_name, e->name});
-    v.push_back({e->interleave_shl_i16_name, e->name});
-    v.push_back({e->zscore_rows_f32_name, e->name});
-    v.push_back({e->biquad_df1_q31_name, e->name});
-  }
+#define EDGECARDIO_KERNEL(op, isa, symbol) \
+  if (isa_supported(#isa)) v.push_back({#symbol, #op, #isa});
+#include "edgecardio/kernels.def"
   return v;
 }
 

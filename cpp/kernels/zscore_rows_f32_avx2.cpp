@@ -8,10 +8,10 @@
 #include "edgecardio/kernels.h"
 
 namespace edgecardio {
-namespace kernels_avx2 {
+namespace kernels {
 
-void zscore_rows_f32(const std::int32_t *frames, std::size_t n, std::size_t n_ch, const double *mean,
-                     const double *inv_std, float *out, std::size_t out_stride) {
+void zscore_rows_f32_avx2(const std::int32_t *frames, std::size_t n, std::size_t n_ch, const double *mean,
+                          const double *inv_std, float *out, std::size_t out_stride) {
   std::size_t c = 0;
   for (; c + 4 <= n_ch; c += 4) {
     const __m256d m = _mm256_loadu_pd(mean + c), k = _mm256_loadu_pd(inv_std + c);
@@ -38,12 +38,9 @@ void zscore_rows_f32(const std::int32_t *frames, std::size_t n, std::size_t n_ch
       o3[t] = f[3];
     }
   }
-  for (; c < n_ch; ++c) {  // leads left over from the groups of 4: the scalar definition
-    float *o = out + c * out_stride;
-    for (std::size_t t = 0; t < n; ++t)
-      o[t] = static_cast<float>((static_cast<double>(frames[t * n_ch + c]) - mean[c]) * inv_std[c]);
-  }
+  // Leads left over from the groups of 4: the scalar kernel itself.
+  if (c < n_ch) zscore_rows_f32_scalar_lanes(frames, n, n_ch, mean, inv_std, out, out_stride, c);
 }
 
-}  // namespace kernels_avx2
+}  // namespace kernels
 }  // namespace edgecardio

@@ -8,11 +8,11 @@
 #include "edgecardio/kernels.h"
 
 namespace edgecardio {
-namespace kernels_scalar {
+namespace kernels {
 
-void zscore_rows_f32(const std::int32_t *frames, std::size_t n, std::size_t n_ch, const double *mean,
-                     const double *inv_std, float *out, std::size_t out_stride) {
-  for (std::size_t c = 0; c < n_ch; ++c) {
+void zscore_rows_f32_scalar_lanes(const std::int32_t *frames, std::size_t n, std::size_t n_ch, const double *mean,
+                                  const double *inv_std, float *out, std::size_t out_stride, std::size_t c_begin) {
+  for (std::size_t c = c_begin; c < n_ch; ++c) {
     const double m = mean[c], k = inv_std[c];
     const std::int32_t *yc = frames + c;
     float *o = out + c * out_stride;
@@ -20,5 +20,10 @@ void zscore_rows_f32(const std::int32_t *frames, std::size_t n, std::size_t n_ch
   }
 }
 
-}  // namespace kernels_scalar
+void zscore_rows_f32_scalar(const std::int32_t *frames, std::size_t n, std::size_t n_ch, const double *mean,
+                            const double *inv_std, float *out, std::size_t out_stride) {
+  zscore_rows_f32_scalar_lanes(frames, n, n_ch, mean, inv_std, out, out_stride, 0);
+}
+
+}  // namespace kernels
 }  // namespace edgecardio

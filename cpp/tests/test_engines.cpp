@@ -1,5 +1,5 @@
-// Native parity test: every engine compiled into this build (AVX2 on x86-64, NEON on aarch64) must
-// give the scalar engine's bits, kernel by kernel and for the whole pipeline. No Python: this is the
+// Native parity test: every kernel variant in kernels.def that this CPU runs must give the scalar
+// variant's bits, and every engine the scalar engine's for the whole pipeline. No Python: this is the
 // program toolchains/test-aarch64.sh cross-compiles and runs under qemu (Cortex-A76 and -A72).
 //
 //   edgecardio_native_tests [--require ENGINE]...   exit 0: all equal; 1: a mismatch; 2: usage/missing
@@ -55,10 +55,34 @@ const std::size_t kLanes[] = {1, 3, 4, 5, 8, 12, 13, 16};
 const std::size_t kLengths[] = {0, 1, 2, 3, 4, 5, 7, 8, 11, 12, 13, 31, 64, 101};
 
 // ---------------------------------------------------------------- kernels
-void test_fir(const Engine &e, const Engine &s) {
+using FirPoly = Kernel<fir_poly_q31_fn>;
+using FirDecimSym = Kernel<fir_decimsym_q31_fn>;
+using Interleave = Kernel<interleave_shl_i16_fn>;
+using Zscore = Kernel<zscore_rows_f32_fn>;
+using Biquad = Kernel<biquad_df1_q31_fn>;
+
+// The frames a FIR test case reads: random at the input bound, rail-to-rail steps, impulses.
+std::vector<std::int32_t> fir_input(int kind, std::size_t frames, std::size_t n_ch) {
+  std::vector<std::int32_t> x;
+  if (kind == 0) {
+    x = random_frames(frames * n_ch, std::int64_t{1} << coeffs::kInputBits);
+  } else if (kind == 1) {  // rail-to-rail steps every 37 frames at the input bound
+    x.resize(frames * n_ch);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = ((i / n_ch) / 37) % 2 ? (1 << 24) : -(1 << 24);
+  } else {  // impulses
+    x.assign(frames * n_ch, 0);
+    for (std::size_t i = 0; i < x.size(); i += 53) x[i] = (i / 53) % 2 ? (1 << 24) : -(1 << 24);
+  }
+  return x;
+}
+
+// Calls f(resampler, n_ch, n_out, kind, j0, x) for every FIR test case (symmetric designs only when asked).
+template <typename F>
+void for_fir_cases(bool symmetric_only, F f) {
   for (const auto &d : coeffs::kResamplers) {
     if (d.n_taps == 0) continue;
     const dsp::Resampler &r = dsp::resampler_for(d.fs_hz);
+    if (symmetric_only && !r.symmetric()) continue;
     const int k = r.taps_per_phase();
     for (std::size_t n_ch : kLanes)
       for (std::size_t n_out : kLengths)
@@ -66,35 +90,38 @@ void test_fir(const Engine &e, const Engine &s) {
           const std::size_t j0 = kind;  // streaming offsets: output index j0 onwards
           const std::size_t frames =
               ((j0 + (n_out ? n_out : 1) - 1) * d.down + d.half_len) / d.up + static_cast<std::size_t>(k);
-          std::vector<std::int32_t> x;
-          if (kind == 0) {
-            x = random_frames(frames * n_ch, std::int64_t{1} << coeffs::kInputBits);
-          } else if (kind == 1) {  // rail-to-rail steps every 37 frames at the input bound
-            x.resize(frames * n_ch);
-            for (std::size_t i = 0; i < x.size(); ++i) x[i] = ((i / n_ch) / 37) % 2 ? (1 << 24) : -(1 << 24);
-          } else {  // impulses
-            x.assign(frames * n_ch, 0);
-            for (std::size_t i = 0; i < x.size(); i += 53) x[i] = (i / 53) % 2 ? (1 << 24) : -(1 << 24);
-          }
-          std::vector<std::int32_t> ys(n_out * n_ch), ye(n_out * n_ch, 12345);
-          s.fir_poly_q31(x.data(), n_ch, r.phase_taps().data(), r.up(), r.down(), k, j0, d.half_len, n_out, ys.data());
-          e.fir_poly_q31(x.data(), n_ch, r.phase_taps().data(), r.up(), r.down(), k, j0, d.half_len, n_out, ye.data());
-          const std::string tag = std::string(e.fir_poly_q31_name) + " fs=" + std::to_string(d.fs_hz) +
-                                  " lanes=" + std::to_string(n_ch) + " n=" + std::to_string(n_out) +
-                                  " kind=" + std::to_string(kind);
-          check(same(ys, ye), tag);
-          if (r.symmetric()) {
-            std::vector<std::int32_t> yss(n_out * n_ch, 7), yse(n_out * n_ch, 9);
-            s.fir_decimsym_q31(x.data(), n_ch, r.phase_taps().data(), k, r.down(), j0, d.half_len, n_out, yss.data());
-            e.fir_decimsym_q31(x.data(), n_ch, r.phase_taps().data(), k, r.down(), j0, d.half_len, n_out, yse.data());
-            check(same(yss, ys), std::string(s.fir_decimsym_q31_name) + " vs fir_poly " + tag);
-            check(same(yse, ys), std::string(e.fir_decimsym_q31_name) + " vs fir_poly " + tag);
-          }
+          const std::string tag = "fs=" + std::to_string(d.fs_hz) + " lanes=" + std::to_string(n_ch) +
+                                  " n=" + std::to_string(n_out) + " kind=" + std::to_string(kind);
+          f(r, d.half_len, n_ch, n_out, j0, fir_input(kind, frames, n_ch), tag);
         }
   }
 }
 
-void test_interleave(const Engine &e, const Engine &s) {
+void test_fir_poly_q31(const FirPoly &v, const FirPoly &scalar) {
+  for_fir_cases(false, [&](const dsp::Resampler &r, int off, std::size_t n_ch, std::size_t n_out, std::size_t j0,
+                           const std::vector<std::int32_t> &x, const std::string &tag) {
+    const int k = r.taps_per_phase();
+    std::vector<std::int32_t> ys(n_out * n_ch), yv(n_out * n_ch, 12345);
+    scalar(x.data(), n_ch, r.phase_taps().data(), r.up(), r.down(), k, j0, off, n_out, ys.data());
+    v(x.data(), n_ch, r.phase_taps().data(), r.up(), r.down(), k, j0, off, n_out, yv.data());
+    check(same(ys, yv), std::string(v.name) + " " + tag);
+  });
+}
+
+// Its oracle is the scalar fir_poly_q31: the same integer sum, folded.
+void test_fir_decimsym_q31(const FirDecimSym &v, const FirDecimSym &) {
+  const FirPoly &poly = kernel_table().fir_poly_q31.front();
+  for_fir_cases(true, [&](const dsp::Resampler &r, int off, std::size_t n_ch, std::size_t n_out, std::size_t j0,
+                          const std::vector<std::int32_t> &x, const std::string &tag) {
+    const int k = r.taps_per_phase();
+    std::vector<std::int32_t> ys(n_out * n_ch), yv(n_out * n_ch, 9);
+    poly(x.data(), n_ch, r.phase_taps().data(), r.up(), r.down(), k, j0, off, n_out, ys.data());
+    v(x.data(), n_ch, r.phase_taps().data(), k, r.down(), j0, off, n_out, yv.data());
+    check(same(yv, ys), std::string(v.name) + " vs fir_poly " + tag);
+  });
+}
+
+void test_interleave_shl_i16(const Interleave &e, const Interleave &s) {
   for (std::size_t n_ch : kLanes)
     for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{3}, std::size_t{4}, std::size_t{5},
                           std::size_t{7}, std::size_t{8}, std::size_t{9}, std::size_t{15}, std::size_t{16},
@@ -107,13 +134,13 @@ void test_interleave(const Engine &e, const Engine &s) {
       std::vector<int> sh(n_ch);
       for (std::size_t c = 0; c < n_ch; ++c) sh[c] = static_cast<int>((c * 7) % 24);
       std::vector<std::int32_t> fs(n * n_ch), fe(n * n_ch, -1);
-      s.interleave_shl_i16(x.data(), n_ch, n, stride, sh.data(), fs.data());
-      e.interleave_shl_i16(x.data(), n_ch, n, stride, sh.data(), fe.data());
-      check(same(fs, fe), std::string(e.interleave_shl_i16_name) + " lanes=" + std::to_string(n_ch) + " n=" + std::to_string(n));
+      s(x.data(), n_ch, n, stride, sh.data(), fs.data());
+      e(x.data(), n_ch, n, stride, sh.data(), fe.data());
+      check(same(fs, fe), std::string(e.name) + " lanes=" + std::to_string(n_ch) + " n=" + std::to_string(n));
     }
 }
 
-void test_zscore(const Engine &e, const Engine &s) {
+void test_zscore_rows_f32(const Zscore &e, const Zscore &s) {
   std::uniform_real_distribution<double> u(-1.0, 1.0);
   for (std::size_t n_ch : kLanes)
     for (std::size_t n : kLengths) {
@@ -125,9 +152,9 @@ void test_zscore(const Engine &e, const Engine &s) {
       }
       const std::size_t stride = n + 5;
       std::vector<float> os(n_ch * stride, 1.0f), oe(n_ch * stride, 1.0f);
-      s.zscore_rows_f32(y.data(), n, n_ch, mean.data(), inv.data(), os.data(), stride);
-      e.zscore_rows_f32(y.data(), n, n_ch, mean.data(), inv.data(), oe.data(), stride);
-      check(same(os, oe), std::string(e.zscore_rows_f32_name) + " lanes=" + std::to_string(n_ch) + " n=" + std::to_string(n));
+      s(y.data(), n, n_ch, mean.data(), inv.data(), os.data(), stride);
+      e(y.data(), n, n_ch, mean.data(), inv.data(), oe.data(), stride);
+      check(same(os, oe), std::string(e.name) + " lanes=" + std::to_string(n_ch) + " n=" + std::to_string(n));
     }
 }
 
@@ -140,24 +167,27 @@ std::vector<BiquadQ30> bandpass_sections() {
   return v;
 }
 
-std::vector<BiquadState> random_states(std::size_t n_ch, bool rails) {
-  std::vector<BiquadState> st(n_ch);
+// [BiquadState::kRows][n_ch]: rows x1, x2, y1, y2, e1, e2.
+std::vector<std::int32_t> random_states(std::size_t n_ch, bool rails) {
+  std::vector<std::int32_t> block(BiquadState::kRows * n_ch);
+  const BiquadState st = BiquadState::rows(block.data(), n_ch);
   std::uniform_int_distribution<std::int32_t> d(-(1 << 26), 1 << 26), r(-(1 << 29), (1 << 29) - 1);
   for (std::size_t c = 0; c < n_ch; ++c) {
-    st[c] = BiquadState{d(g_rng), d(g_rng), d(g_rng), d(g_rng), r(g_rng), r(g_rng)};
+    st.x1[c] = d(g_rng);
+    st.x2[c] = d(g_rng);
+    st.y1[c] = d(g_rng);
+    st.y2[c] = d(g_rng);
+    st.e1[c] = r(g_rng);
+    st.e2[c] = r(g_rng);
     if (rails) {  // outside the pipeline's contract: the outputs saturate
-      st[c].y1 = c % 2 ? INT32_MIN : INT32_MAX;
-      st[c].y2 = c % 2 ? INT32_MAX : INT32_MIN;
+      st.y1[c] = c % 2 ? INT32_MIN : INT32_MAX;
+      st.y2[c] = c % 2 ? INT32_MAX : INT32_MIN;
     }
   }
-  return st;
+  return block;
 }
 
-bool same_states(const std::vector<BiquadState> &a, const std::vector<BiquadState> &b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(BiquadState)) == 0;
-}
-
-void test_biquad(const Engine &e, const Engine &s) {
+void test_biquad_df1_q31(const Biquad &e, const Biquad &s) {
   for (const BiquadQ30 &sec : bandpass_sections())
     for (std::size_t n_ch : kLanes)
       for (std::size_t n : kLengths)
@@ -180,18 +210,18 @@ void test_biquad(const Engine &e, const Engine &s) {
             const std::size_t last = n ? (n - 1) * n_ch : 0;
             if (reverse) {
               if (n) {
-                s.biquad_df1_q31(sec, st_s.data(), x.data() + last, ys.data() + last, n, n_ch, -step);
-                e.biquad_df1_q31(sec, st_e.data(), x.data() + last, ye.data() + last, n, n_ch, -step);
+                s(sec, BiquadState::rows(st_s.data(), n_ch), x.data() + last, ys.data() + last, n, n_ch, -step);
+                e(sec, BiquadState::rows(st_e.data(), n_ch), x.data() + last, ye.data() + last, n, n_ch, -step);
               }
             } else {
-              s.biquad_df1_q31(sec, st_s.data(), x.data(), ys.data(), n, n_ch, step);
-              e.biquad_df1_q31(sec, st_e.data(), x.data(), ye.data(), n, n_ch, step);
+              s(sec, BiquadState::rows(st_s.data(), n_ch), x.data(), ys.data(), n, n_ch, step);
+              e(sec, BiquadState::rows(st_e.data(), n_ch), x.data(), ye.data(), n, n_ch, step);
             }
-            const std::string tag = std::string(e.biquad_df1_q31_name) + " lanes=" + std::to_string(n_ch) +
+            const std::string tag = std::string(e.name) + " lanes=" + std::to_string(n_ch) +
                                     " n=" + std::to_string(n) + " kind=" + std::to_string(kind) +
                                     (reverse ? " reverse" : "");
             check(same(ys, ye), tag);
-            check(same_states(st_s, st_e), tag + " state");
+            check(same(st_s, st_e), tag + " state");
           }
 }
 
@@ -211,8 +241,8 @@ void test_chunking(const Engine &e) {
       bq.process(e, y.data() + pos * n_ch, y.data() + pos * n_ch, len, static_cast<std::ptrdiff_t>(n_ch));
       pos += len;
     }
-    check(same(y, want), std::string(e.biquad_df1_q31_name) + " chunking trial " + std::to_string(trial));
-    check(same_states(bq.state(), whole.state()), std::string(e.biquad_df1_q31_name) + " chunked state");
+    check(same(y, want), std::string(e.biquad_df1_q31.name) + " chunking trial " + std::to_string(trial));
+    check(same(bq.state(), whole.state()), std::string(e.biquad_df1_q31.name) + " chunked state");
   }
 }
 
@@ -341,17 +371,20 @@ int main(int argc, char **argv) {
     }
   const Engine &scalar = *find_engine("scalar");
   test_errors();
+  // Every variant against the first (scalar) variant of its op: the loop is generated from the list.
+  const KernelTable &table = kernel_table();
+#define EDGECARDIO_OP(op)                                                               \
+  for (const auto &v : table.op) {                                                      \
+    const int before = g_failures;                                                      \
+    test_##op(v, table.op.front());                                                     \
+    std::printf("%-26s %s\n", v.name, g_failures == before ? "bit-identical to scalar" : "MISMATCHES"); \
+  }
+#include "edgecardio/kernels.def"
   for (const Engine *e : engines()) {
     const int before = g_failures;
     test_chunking(*e);
-    if (e != &scalar) {
-      test_interleave(*e, scalar);
-      test_zscore(*e, scalar);
-      test_fir(*e, scalar);
-      test_biquad(*e, scalar);
-      test_pipeline(*e, scalar);
-    }
-    std::printf("%-7s %s\n", e->name, g_failures == before ? "bit-identical to scalar" : "MISMATCHES");
+    if (e != &scalar) test_pipeline(*e, scalar);
+    std::printf("engine %-7s %s\n", e->name, g_failures == before ? "bit-identical to scalar" : "MISMATCHES");
   }
   std::printf("%d checks, %d mismatches\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;

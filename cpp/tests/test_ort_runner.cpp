@@ -1,11 +1,12 @@
-// Native test of the ONNX Runtime runner, without Python: also cross-compiled and run under qemu
-// against the aarch64 onnxruntime wheel's library.
+// Native test of the ONNX Runtime runner and the predict pipeline, without Python: also
+// cross-compiled and run under qemu against the aarch64 onnxruntime wheel's library.
 //
 //   test_ort_runner LIBONNXRUNTIME MODEL.onnx
 //
 // Checks: the load error names what was tried; the model's signature is read; a leased slot and a
 // batch run over caller buffers give the same probabilities; 4 threads x 50 leased runs equal the
-// sequential results; a missing model and a signature mismatch throw the documented exceptions.
+// sequential results; a missing model and a signature mismatch throw the documented exceptions; the
+// Classifier predicts raw int16/float/double records, and predict_many gives predict's bits.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "edgecardio/classifier.h"
 #include "edgecardio/ort_runner.h"
 
 namespace eo = edgecardio::ort;
@@ -115,6 +117,51 @@ int main(int argc, char **argv) {
   zero.intra_op_threads = 0;
   CHECK(throws<std::invalid_argument>([&] { eo::Runner(rt, model, sig, zero); }));
   CHECK(throws<std::invalid_argument>([&] { runner.run(ecg.data(), demo.data(), out.data(), 0); }));
+
+  // The predict pipeline: raw records at 500 Hz, each of the three sample types.
+  eo::Classifier clf(rt, model, sig, eo::RunnerOptions{});
+  const std::size_t n_rec = 5, n_in = 5000;
+  std::vector<std::vector<std::int16_t>> counts(n_rec, std::vector<std::int16_t>(12 * n_in));
+  std::vector<float> demos(n_rec * sig.n_demographics);
+  std::vector<edgecardio::SignalView> views;
+  for (std::size_t i = 0; i < n_rec; ++i) {
+    for (std::size_t k = 0; k < counts[i].size(); ++k)
+      counts[i][k] = static_cast<std::int16_t>(800 * std::sin(0.013 * k * (i + 1)) + 300 * std::sin(0.0021 * k + i));
+    for (int64_t k = 0; k < sig.n_demographics; ++k) demos[i * sig.n_demographics + k] = 0.25f * ((k + i) % 4) - 0.5f;
+    edgecardio::SignalView v;
+    v.data = counts[i].data();
+    v.n_leads = 12;
+    v.n_samples = v.lead_stride = n_in;
+    v.fs_hz = 500;
+    views.push_back(v);
+  }
+  const auto many = clf.predict_many(views.data(), n_rec, demos.data());
+  CHECK(many.size() == n_rec);
+  for (std::size_t i = 0; i < n_rec; ++i) {
+    const eo::PredictResult one = clf.predict(views[i], &demos[i * sig.n_demographics]);
+    CHECK(one.probabilities.size() == static_cast<std::size_t>(sig.n_outputs));
+    CHECK(one.probabilities == many[i].probabilities);  // bit for bit: both run at batch size 1
+    CHECK(one.flat_leads == 0 && one.saturated_leads == 0 && one.engine != nullptr);
+    for (float p : one.probabilities) CHECK(p >= 0.0f && p <= 1.0f);
+  }
+  // The same record in mV as float and double: the z-score removes scale, so the output stays close.
+  std::vector<double> mv(counts[0].begin(), counts[0].end());
+  for (double &x : mv) x /= 1000.0;
+  std::vector<float> mvf(mv.begin(), mv.end());
+  edgecardio::SignalView vd = views[0], vf = views[0];
+  vd.type = edgecardio::SignalView::Type::kFloat64;
+  vd.data = mv.data();
+  vf.type = edgecardio::SignalView::Type::kFloat32;
+  vf.data = mvf.data();
+  const auto ref = clf.predict(views[0], demos.data());
+  for (const auto &v : {vd, vf}) {
+    const auto r = clf.predict(v, demos.data());
+    for (int64_t k = 0; k < sig.n_outputs; ++k) CHECK(std::fabs(r.probabilities[k] - ref.probabilities[k]) < 1e-3f);
+  }
+  edgecardio::SignalView short_view = views[0];
+  short_view.n_samples = 4000;  // 8 s: not the model's 1000 samples
+  CHECK(throws<std::invalid_argument>([&] { clf.predict(short_view, demos.data()); }, &what));
+  CHECK(what.find("[12, 1000]") != std::string::npos);
 
   std::printf("%s: %d failure(s)\n", argv[0], g_failures);
   return g_failures == 0 ? 0 : 1;

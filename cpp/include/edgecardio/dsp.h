@@ -56,14 +56,15 @@ class BiquadCascade {
   void process(const Engine &engine, const std::int32_t *x, std::int32_t *y, std::size_t n, std::ptrdiff_t step);
 
   std::size_t n_ch() const { return n_ch_; }
-  const std::vector<BiquadState> &state() const { return state_; }  // [section][lane]
-  std::vector<BiquadState> &state() { return state_; }
+  // [section][BiquadState::kRows][lane]: per section the rows x1, x2, y1, y2, e1, e2.
+  const std::vector<std::int32_t> &state() const { return state_; }
+  BiquadState section_state(std::size_t s) { return BiquadState::rows(&state_[s * BiquadState::kRows * n_ch_], n_ch_); }
 
  private:
   std::vector<BiquadQ30> sections_;
   std::vector<std::int32_t> dc_gain_q30_;
   std::size_t n_ch_;
-  std::vector<BiquadState> state_;
+  std::vector<std::int32_t> state_;
 };
 
 // scipy.signal.sosfiltfilt with its default odd extension, in place: w holds pad + n + pad frames,

@@ -76,7 +76,7 @@ struct TensorInfo {
 
 struct RunnerOptions {
   int intra_op_threads = 1;     // 1: no intra-op thread pool at all
-  bool allow_spinning = false;  // spinning threads burn the few cores a Pi has; measured slower there
+  bool allow_spinning = false;  // spinning threads take cores a small board needs for other work
   int graph_optimization = 99;  // GraphOptimizationLevel: 0 off, 1 basic, 2 extended, 99 all
 };
 

@@ -47,6 +47,20 @@ struct PreprocessInfo {
   const char *engine = nullptr;       // name of the engine that ran
 };
 
+// A raw record as the native code reads it: int16 ADC counts (with their gain) or float32/float64
+// millivolts; lead c starts at data + c * lead_stride (elements), its samples contiguous. data must
+// be aligned to its element type (the bindings copy a misaligned numpy array first).
+struct SignalView {
+  enum class Type { kInt16, kFloat32, kFloat64 };
+  Type type = Type::kInt16;
+  const void *data = nullptr;
+  std::size_t n_leads = 0;
+  std::size_t n_samples = 0;
+  std::size_t lead_stride = 0;
+  int fs_hz = 0;
+  double gain_per_mv = 1000.0;  // counts per mV, int16 only
+};
+
 bool is_supported_rate(int fs_hz);
 std::vector<int> supported_rates_hz();
 // Samples out for n_in samples at fs_hz: ceil(n_in * up / down). Throws for an unsupported rate.
@@ -67,5 +81,8 @@ PreprocessInfo preprocess_into(const float *in_mv, std::size_t n_leads, std::siz
 PreprocessInfo preprocess_into(const double *in_mv, std::size_t n_leads, std::size_t n_in,
                                std::size_t in_lead_stride, int fs_hz, float *out,
                                std::size_t out_lead_stride, const PreprocessOptions &options = {});
+// Any of the three, by the view's type.
+PreprocessInfo preprocess_into(const SignalView &signal, float *out, std::size_t out_lead_stride,
+                               const PreprocessOptions &options = {});
 
 }  // namespace edgecardio
