@@ -10,6 +10,7 @@
 #include <string>
 
 #include "edgecardio/coeffs_generated.h"
+#include "edgecardio/detrend.h"
 #include "edgecardio/dsp.h"
 
 namespace edgecardio {
@@ -123,6 +124,11 @@ PreprocessInfo run_float(const F *in, std::size_t n_leads, std::size_t n_in, std
     scale[c] = std::ldexp(1.0, -e);
   }
   Buffers b = make_buffers(r, n_leads, n_in);
+  if (!r.identity()) {  // the specification removes each lead's line before resampling
+    for (std::size_t c = 0; c < n_leads; ++c)
+      scale[c] = dsp::detrend_interleave(in + c * in_lead_stride, n_in, mult[c], b.dst + c, n_leads);
+    return finish(engine, r, b, n_leads, n_in, scale, out, out_lead_stride, options);
+  }
   // Scaling by a power of two is exact; nearbyint rounds ties to even (default rounding mode).
   interleave(in, n_leads, n_in, in_lead_stride, b.dst, [&mult](std::size_t c, F v) {
     return static_cast<std::int32_t>(std::nearbyint(static_cast<double>(v) * mult[c]));
@@ -186,7 +192,12 @@ PreprocessInfo preprocess_into(const std::int16_t *in, std::size_t n_leads, std:
     scale[c] = std::ldexp(1.0, -e) / gain_per_mv;
   }
   Buffers b = make_buffers(r, n_leads, n_in);
-  engine.interleave_shl_i16(in, n_leads, n_in, in_lead_stride, shift, b.dst);
+  if (r.identity()) {
+    engine.interleave_shl_i16(in, n_leads, n_in, in_lead_stride, shift, b.dst);
+  } else {  // the specification removes each lead's line before resampling
+    for (std::size_t c = 0; c < n_leads; ++c)
+      scale[c] = dsp::detrend_interleave(in + c * in_lead_stride, n_in, b.dst + c, n_leads) / gain_per_mv;
+  }
   PreprocessInfo info = finish(engine, r, b, n_leads, n_in, scale, out, out_lead_stride, options);
   info.saturated_leads = saturated;
   return info;
