@@ -125,8 +125,12 @@ PreprocessInfo run_float(const F *in, std::size_t n_leads, std::size_t n_in, std
   }
   Buffers b = make_buffers(r, n_leads, n_in);
   if (!r.identity()) {  // the specification removes each lead's line before resampling
-    for (std::size_t c = 0; c < n_leads; ++c)
-      scale[c] = dsp::detrend_interleave(in + c * in_lead_stride, n_in, mult[c], b.dst + c, n_leads);
+    dsp::LineRemoval plans[kMaxLeads];
+    for (std::size_t c = 0; c < n_leads; ++c) {
+      plans[c] = dsp::plan_line_removal(in + c * in_lead_stride, n_in, mult[c]);
+      scale[c] = plans[c].unit();
+    }
+    dsp::interleave_without_line(in, n_leads, n_in, in_lead_stride, plans, b.dst);
     return finish(engine, r, b, n_leads, n_in, scale, out, out_lead_stride, options);
   }
   // Scaling by a power of two is exact; nearbyint rounds ties to even (default rounding mode).
@@ -195,8 +199,12 @@ PreprocessInfo preprocess_into(const std::int16_t *in, std::size_t n_leads, std:
   if (r.identity()) {
     engine.interleave_shl_i16(in, n_leads, n_in, in_lead_stride, shift, b.dst);
   } else {  // the specification removes each lead's line before resampling
-    for (std::size_t c = 0; c < n_leads; ++c)
-      scale[c] = dsp::detrend_interleave(in + c * in_lead_stride, n_in, b.dst + c, n_leads) / gain_per_mv;
+    dsp::LineRemoval plans[kMaxLeads];
+    for (std::size_t c = 0; c < n_leads; ++c) {
+      plans[c] = dsp::plan_line_removal(in + c * in_lead_stride, n_in);
+      scale[c] = plans[c].unit() / gain_per_mv;
+    }
+    dsp::interleave_without_line(in, n_leads, n_in, in_lead_stride, plans, b.dst);
   }
   PreprocessInfo info = finish(engine, r, b, n_leads, n_in, scale, out, out_lead_stride, options);
   info.saturated_leads = saturated;
