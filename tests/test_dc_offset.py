@@ -18,7 +18,7 @@ precision falls with its size: 1e-5 + 2e-5 per mV (float), 1e-3 (int16). A drift
 100 Hz: the band-pass's zero-phase edges respond to a ramp; only probabilities are bounded there.
 ``Classifier.predict`` probabilities: FP32 model 2e-3, INT8 model 0.03 (its input quantization turns
 a 1e-5 change of one value into up to ~0.02), at every rate and for every offset and drift here,
-except a drift at 100 Hz: FP32 0.03, INT8 0.1 (measured 0.015 and 0.054 for 5 and 1 mV).
+except a drift at 100 Hz: FP32 0.03, INT8 0.1 (the worst measured here: 0.015 and 0.054).
 """
 import lzma
 from math import gcd

@@ -10,7 +10,7 @@ Steps, per lead of a ``(n_leads, n)`` record:
    ``up/down = 100/fs_hz`` reduced (its default Kaiser window, beta 5, and zero padding), after
    removing each lead's least-squares line (:func:`remove_line`); identity at 100 Hz. The zero
    padding would otherwise meet an electrode offset or a drift as a step at each edge, which the
-   band-pass turns into a transient; the line it removes is what the band-pass removes anyway;
+   band-pass turns into a transient; away from the edges the band-pass removes such a line anyway;
 2. band-pass ``butter(2, [0.5, 40], btype="bandpass", fs=100, output="sos")`` applied zero-phase
    with ``sosfiltfilt`` (default odd padding);
 3. subtract the mean and divide by the population standard deviation; a lead whose standard
