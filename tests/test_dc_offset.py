@@ -159,7 +159,8 @@ def test_offset_records_still_match_spec(records, fs_hz):
 @pytest.mark.ptbxl
 @pytest.mark.parametrize("fs_hz", RESAMPLED)
 def test_power_of_two_scale_and_huge_offsets_do_not_overflow(records, fs_hz):
-    """Any float scale keeps the same bits: the line comes off after an exact power-of-two prescale."""
+    """Scaling up by 2^k keeps the bits (the line comes off after an exact power-of-two prescale,
+    so 300 mV * 2^900 overflows nothing); scaled far down the record is flat."""
     mv = reference.counts_to_mv(records[fs_hz][0]) + 300.0
     want = edgecardio.preprocess(mv, fs_hz)
     for k in (-900, -60, 60, 900):
