@@ -103,6 +103,29 @@ def block_exponent(maxabs):
     return BP["input_bits"] - math.frexp(float(maxabs))[1]
 
 
+def line_removal_model(row, prescale):
+    """cpp/dsp/detrend.cpp on one lead, bit for bit: (int64 samples, input units of one LSB)."""
+    n = row.size
+    tc = 0.5 * float(n - 1)
+    centred = float(n) * (float(n) * float(n) - 1.0) / 12.0
+    u = np.arange(n) - tc
+    if row.dtype == np.int16:  # exact integer sums; the floor of the mean comes off as an integer
+        xi = row.astype(np.int64).tolist()
+        s0, s1 = sum(xi), sum(t * v for t, v in enumerate(xi))
+        origin = s0 // n
+        level = float(s0 - origin * n) / float(n)
+        slope = float(2 * s1 - (n - 1) * s0) / (2.0 * centred) if n > 1 else 0.0
+    else:  # double sums in sample order (np.cumsum accumulates sequentially, as the C++ loop does)
+        v = row.astype(np.float64) * prescale
+        origin = 0
+        level = float(np.cumsum(v)[-1]) / float(n)
+        slope = float(np.cumsum(u * v)[-1]) / centred if n > 1 else 0.0
+    r = (row.astype(np.float64) - float(origin)) * prescale - (level + slope * u)
+    m = float(np.abs(r).max())
+    e = min(BP["input_bits"] - math.frexp(m)[1], 64) if m > 0 else 0
+    return np.rint(r * math.ldexp(1.0, e)).astype(np.int64), math.ldexp(1.0, -e) / prescale
+
+
 def pipeline_model(x, fs_hz, gain_per_mv=1000.0):
     """The whole native pipeline, bit for bit: returns (float32 output, flat lead indices)."""
     d = _core.resampler_design(fs_hz)
@@ -116,6 +139,10 @@ def pipeline_model(x, fs_hz, gain_per_mv=1000.0):
         e = [0 if ei > 512 else ei for ei in e]
         q = np.stack([np.rint(np.ldexp(r.astype(np.float64), ei)).astype(np.int64) for r, ei in zip(x, e)], axis=1)
         scale = [math.ldexp(1.0, -ei) for ei in e]
+    if not d["up"] == d["down"] == 1:  # resampled rates: each lead's line comes off first
+        parts = [line_removal_model(r, 1.0 if x.dtype == np.int16 else math.ldexp(1.0, ei)) for r, ei in zip(x, e)]
+        q = np.stack([p[0] for p in parts], axis=1)
+        scale = [p[1] / gain_per_mv if x.dtype == np.int16 else p[1] for p in parts]
     n_out = _core.output_length(n_in, fs_hz)
     if d["up"] == d["down"] == 1:
         w = q

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "edgecardio/coeffs_generated.h"
+#include "edgecardio/detrend.h"
 #include "edgecardio/dsp.h"
 
 namespace edgecardio {
@@ -124,6 +125,15 @@ PreprocessInfo run_float(const F *in, std::size_t n_leads, std::size_t n_in, std
     scale[c] = std::ldexp(1.0, -e);
   }
   Buffers b = make_buffers(r, n_leads, n_in);
+  if (!r.identity()) {  // the specification removes each lead's line before resampling
+    dsp::LineRemoval plans[kMaxLeads];
+    for (std::size_t c = 0; c < n_leads; ++c) {
+      plans[c] = dsp::plan_line_removal(in + c * in_lead_stride, n_in, mult[c]);
+      scale[c] = plans[c].unit();
+    }
+    dsp::interleave_without_line(in, n_leads, n_in, in_lead_stride, plans, b.dst);
+    return finish(engine, r, b, n_leads, n_in, scale, out, out_lead_stride, options);
+  }
   // Scaling by a power of two is exact; nearbyint rounds ties to even (default rounding mode).
   interleave(in, n_leads, n_in, in_lead_stride, b.dst, [&mult](std::size_t c, F v) {
     return static_cast<std::int32_t>(std::nearbyint(static_cast<double>(v) * mult[c]));
@@ -187,7 +197,16 @@ PreprocessInfo preprocess_into(const std::int16_t *in, std::size_t n_leads, std:
     scale[c] = std::ldexp(1.0, -e) / gain_per_mv;
   }
   Buffers b = make_buffers(r, n_leads, n_in);
-  engine.interleave_shl_i16(in, n_leads, n_in, in_lead_stride, shift, b.dst);
+  if (r.identity()) {
+    engine.interleave_shl_i16(in, n_leads, n_in, in_lead_stride, shift, b.dst);
+  } else {  // the specification removes each lead's line before resampling
+    dsp::LineRemoval plans[kMaxLeads];
+    for (std::size_t c = 0; c < n_leads; ++c) {
+      plans[c] = dsp::plan_line_removal(in + c * in_lead_stride, n_in);
+      scale[c] = plans[c].unit() / gain_per_mv;
+    }
+    dsp::interleave_without_line(in, n_leads, n_in, in_lead_stride, plans, b.dst);
+  }
   PreprocessInfo info = finish(engine, r, b, n_leads, n_in, scale, out, out_lead_stride, options);
   info.saturated_leads = saturated;
   return info;

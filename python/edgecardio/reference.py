@@ -7,8 +7,10 @@ speed. It needs scipy (the ``reference`` extra); the runtime does not.
 Steps, per lead of a ``(n_leads, n)`` record:
 
 1. resample to :data:`TARGET_FS_HZ` with ``scipy.signal.resample_poly(x, up, down, axis=-1)``,
-   ``up/down = 100/fs_hz`` reduced (its default Kaiser window, beta 5, and zero padding); identity
-   at 100 Hz;
+   ``up/down = 100/fs_hz`` reduced (its default Kaiser window, beta 5, and zero padding), after
+   removing each lead's least-squares line (:func:`remove_line`); identity at 100 Hz. The zero
+   padding would otherwise meet an electrode offset or a drift as a step at each edge, which the
+   band-pass turns into a transient; away from the edges the band-pass removes such a line anyway;
 2. band-pass ``butter(2, [0.5, 40], btype="bandpass", fs=100, output="sos")`` applied zero-phase
    with ``sosfiltfilt`` (default odd padding);
 3. subtract the mean and divide by the population standard deviation; a lead whose standard
@@ -69,7 +71,7 @@ def preprocess_reference(x_mv, fs_hz: int, *, return_flat: bool = False):
     x = np.asarray(x_mv, dtype=np.float64)
     up, down = resample_ratio(fs_hz)
     if (up, down) != (1, 1):
-        x = signal.resample_poly(x, up, down, axis=-1)
+        x = signal.resample_poly(remove_line(x), up, down, axis=-1)
     x = signal.sosfiltfilt(bandpass_sos(), x, axis=-1)
     mean = x.mean(axis=-1, keepdims=True)
     std = x.std(axis=-1, keepdims=True)
@@ -77,6 +79,14 @@ def preprocess_reference(x_mv, fs_hz: int, *, return_flat: bool = False):
     y = np.where(flat[:, None], 0.0, (x - mean) / np.where(flat[:, None], 1.0, std))
     y = y.astype(np.float32)
     return (y, flat) if return_flat else y
+
+
+def remove_line(x) -> np.ndarray:
+    """Each row minus its least-squares line over the sample index, in float64."""
+    x = np.asarray(x, dtype=np.float64)
+    t = np.arange(x.shape[-1]) - (x.shape[-1] - 1) / 2
+    slope = (x @ t) / max(t @ t, 1.0)  # sum(t) == 0: the slope needs no centring of x
+    return x - x.mean(axis=-1, keepdims=True) - slope[..., None] * t
 
 
 def counts_to_mv(x_counts, gain_per_mv: float = 1000.0) -> np.ndarray:

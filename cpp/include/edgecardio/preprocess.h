@@ -12,6 +12,9 @@
 //    or double mV are rounded to the nearest integer (ties to even, std::nearbyint) of
 //    x_mv * 2^e_c. The stages are linear and the z-score removes scale, so the exponent costs no
 //    accuracy; only the flat test (std in mV) undoes it, exactly, with ldexp and the gain.
+//  * At every rate but 100 Hz each lead's least-squares line comes off first, as the specification
+//    says (detrend.h), and the exponent is chosen for the residual: an offset of any size costs
+//    no headroom, and a whole-count int16 offset changes no output bit.
 //  * Headroom: the resampler, the odd extension and both filter passes grow a signal by at most
 //    2^5.42 (tools/gen_coeffs.py computes it from the l1 norms), so all int32 signals stay below
 //    2^29.5 and every 64-bit accumulator below 2^62.3: full-scale int16 input (steps, impulses,
