@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The native code under AddressSanitizer and UndefinedBehaviorSanitizer: one build with
+# -fsanitize=address,undefined -fno-sanitize-recover=all, so the first report ends the run with a
+# non-zero status (no "runtime error" line that scrolls past a green result). It runs
+#   1. the native tests (ctest: engine parity, and the ORT runner against the onnxruntime wheel's library);
+#   2. the pytest files that drive the extension (preprocess, kernels, runner, classifier, fuzz), with
+#      the sanitized `_core` put ahead of the installed package on PYTHONPATH and libasan preloaded into
+#      the (uninstrumented) interpreter.
+#
+#   bash tools/sanitize.sh [--build-dir DIR] [pytest args...]     # after tools/setup.sh
+#
+# The main .venv's package is not touched: the sanitized build lives in DIR (default build/sanitize).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=build/sanitize
+if [ "${1:-}" = "--build-dir" ]; then build=$2; shift 2; fi
+py=.venv/bin/python
+[ -x "$py" ] || { echo "sanitize: no .venv: run bash tools/setup.sh first" >&2; exit 2; }
+cmake_bin=$(command -v cmake || true)
+[ -z "$cmake_bin" ] && [ -x .venv/bin/cmake ] && cmake_bin=.venv/bin/cmake
+[ -n "$cmake_bin" ] || { echo "sanitize: cmake not found (pip install cmake)" >&2; exit 2; }
+cxx=${CXX:-c++}
+libasan=$("$cxx" -print-file-name=libasan.so)
+[ -f "$libasan" ] || { echo "sanitize: $cxx has no libasan.so (Debian: apt-get install libasan8)" >&2; exit 2; }
+
+# -O1 keeps the runs short and the reports' line numbers right; frame pointers give whole stacks.
+san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+ortlib=$("$py" -c "from edgecardio.classifier import ort_library_candidates as c; print(c()[0])")
+"$cmake_bin" -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+  -DCMAKE_CXX_FLAGS="$san" -DCMAKE_EXE_LINKER_FLAGS="$san" -DCMAKE_SHARED_LINKER_FLAGS="$san" \
+  -DCMAKE_MODULE_LINKER_FLAGS="$san" -DEDGECARDIO_BUILD_TESTS=ON -DEDGECARDIO_REQUIRE_ORT=ON \
+  -DEDGECARDIO_TEST_ORT_LIB="$ortlib" \
+  -DSKBUILD=ON -DSKBUILD_PROJECT_VERSION="$("$py" -c 'import edgecardio; print(edgecardio.__version__)')" \
+  -DPython_EXECUTABLE="$PWD/$py" -Dpybind11_DIR="$("$py" -m pybind11 --cmakedir)" >"$build.cmake.log" 2>&1 \
+  || { tail -40 "$build.cmake.log" >&2; echo "sanitize: cmake configure failed" >&2; exit 1; }
+"$cmake_bin" --build "$build" -j 2 >"$build.build.log" 2>&1 \
+  || { tail -60 "$build.build.log" >&2; echo "sanitize: build failed" >&2; exit 1; }
+
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+# The native tests own every allocation: leaks count there.
+ASAN_OPTIONS=detect_leaks=1:strict_init_order=1 ctest --test-dir "$build" --output-on-failure
+
+# The package as installed, except that its _core is the sanitized one.
+site="$build/site"
+rm -rf "$site"
+mkdir -p "$site"
+cp -r python/edgecardio "$site/"
+cp "$build"/_core*.so "$site/edgecardio/"
+export PYTHONPATH="$PWD/$site${PYTHONPATH:+:$PYTHONPATH}"
+# CPython and numpy are not instrumented: their pools and caches look like leaks to LeakSanitizer.
+export ASAN_OPTIONS=detect_leaks=0
+core=$(LD_PRELOAD="$libasan" "$py" -c "import edgecardio._core as c; print(c.__file__)")
+case "$core" in
+  "$PWD/$site"/*) echo "sanitize: pytest runs $core" ;;
+  *) echo "sanitize: the sanitized _core is not the one imported ($core)" >&2; exit 1 ;;
+esac
+[ $# -gt 0 ] || set -- tests/test_preprocess.py tests/test_kernels.py tests/test_runner.py \
+  tests/test_classifier.py tests/test_fuzz.py
+LD_PRELOAD="$libasan" "$py" -m pytest -q -p no:cacheprovider "$@"
