@@ -22,13 +22,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import HealthCheck, Phase, assume, example, given, settings
 from hypothesis import strategies as st
 
 import edgecardio
 from edgecardio import modelcard as mc
 from edgecardio import wfdb_io
 from edgecardio.classifier import Classifier
+from edgecardio.cli import synthetic_record
 
 RATES = edgecardio.SUPPORTED_RATES_HZ
 ENGINES = edgecardio.engines()
@@ -325,7 +326,7 @@ def batches(draw, size=st.integers(1, 4)):
     return [draw(records()) for _ in range(draw(size))]
 
 
-@fuzz(60)
+@fuzz(40)
 @given(st.lists(hostile_signals(), min_size=0, max_size=3), st.data())
 def test_predict_batch_raises_only_documented_errors(classifiers, batch, data):
     clf = classifiers[data.draw(st.sampled_from(["int8", "fp32"]), label="precision")]
@@ -382,6 +383,7 @@ def test_predict_batch_equals_predict_fp32(classifiers, batch):
                                        "kernels (batch 1 vs 2+) and differ in the last bits")
 @fuzz(25, shrink=False)
 @given(batches(size=st.integers(2, 4)))
+@example([(synthetic_record(500, 10, seed=39), 500), (synthetic_record(500, 10, seed=1039), 500)])
 def test_predict_batch_equals_predict_int8(classifiers, batch):
     _batch_equals_predict(classifiers["int8"], batch)
 
@@ -451,7 +453,7 @@ def wfdb_records(draw, checksums=False):
 NASTY_TOKENS = ["", "0", "-1", "1", "2", "-0", "nan", "inf", "-inf", "1e308", "1e-308", "0.0", "x", ".", "+", "-",
                 "()", "(", "16", "212", "80", "16x2", "16:1", "16+3", "16+99999", "212+1", "200(5)/mV", "200(x)/mV",
                 "-200/mV", "0/mV", "200/uV", "1/0", "100/0", "0/0", "999999", "rec_0.dat", "rec_1.dat", "missing.dat",
-                "..", "é", "\x00", "#", "/", "rec/2"]
+                "..", "é", "\x00", "#", "/", "rec/2", "1e400"]
 
 
 @st.composite
@@ -460,7 +462,7 @@ def mutations(draw, text):
     lines = text.splitlines()
     for _ in range(draw(st.integers(1, 3))):
         op = draw(st.sampled_from(["replace", "replace", "replace", "drop", "repeat", "cut", "insert"]))
-        i = draw(st.integers(0, max(0, len(lines) - 1)))
+        i = draw(st.sampled_from([0, draw(st.integers(0, max(0, len(lines) - 1)))]))  # the record line often
         if not lines:
             lines = [draw(st.sampled_from(NASTY_TOKENS))]
         elif op == "replace":
@@ -500,7 +502,7 @@ def test_wfdb_round_trip(spec):
     np.testing.assert_array_equal(again.physical_mv(), rec.physical_mv())
 
 
-@fuzz(250)
+@fuzz(150)
 @given(wfdb_records(), st.data())
 def test_wfdb_reader_raises_only_documented_errors(spec, data):
     header, files, _ = spec
@@ -521,8 +523,16 @@ def test_wfdb_reader_raises_only_documented_errors(spec, data):
         again = wfdb_io.read_record(path)
     assert rec.digital.ndim == 2 and rec.digital.shape[0] == len(rec.signals)
     np.testing.assert_array_equal(again.digital, rec.digital)
-    assert math.isfinite(rec.fs_hz) and rec.fs_hz > 0, rec.fs_hz
-    assert np.all(np.isfinite(rec.gain_per_mv) & (rec.gain_per_mv != 0)), rec.gain_per_mv
+
+
+@pytest.mark.xfail(strict=True, reason="new finding: the WFDB reader accepts a sampling rate or ADC gain that is "
+                                       "not a finite number (nan, inf, 1e400) and returns it")
+@pytest.mark.parametrize("rate, gain", [("nan", "200"), ("inf", "200"), ("1e400", "200"), ("500", "1e400")])
+def test_wfdb_non_finite_rate_or_gain_is_a_value_error(tmp_path, rate, gain):
+    np.arange(24, dtype="<i2").tofile(tmp_path / "r.dat")
+    (tmp_path / "r.hea").write_text(f"r 2 {rate} 12\nr.dat 16 {gain} 16 0 0 0 0 a\nr.dat 16 200 16 0 0 0 0 b\n")
+    with pytest.raises(ValueError, match="r.hea"):
+        wfdb_io.read_record(tmp_path / "r")
 
 
 @pytest.mark.xfail(strict=True, reason="issue item 7: a header with a huge sample count raises MemoryError")
