@@ -22,6 +22,9 @@ cmake_bin=$(command -v cmake || true)
 cxx=${CXX:-c++}
 libasan=$("$cxx" -print-file-name=libasan.so)
 [ -f "$libasan" ] || { echo "sanitize: $cxx has no libasan.so (Debian: apt-get install libasan8)" >&2; exit 2; }
+# The interpreter is a C program: libstdc++ must be loaded with libasan, or ASan's __cxa_throw
+# interceptor finds no real __cxa_throw and the first C++ exception aborts the process.
+preload="$libasan $("$cxx" -print-file-name=libstdc++.so.6)"
 
 # -O1 keeps the runs short and the reports' line numbers right; frame pointers give whole stacks.
 san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
@@ -37,8 +40,10 @@ ortlib=$("$py" -c "from edgecardio.classifier import ort_library_candidates as c
   || { tail -60 "$build.build.log" >&2; echo "sanitize: build failed" >&2; exit 1; }
 
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-# The native tests own every allocation: leaks count there.
-ASAN_OPTIONS=detect_leaks=1:strict_init_order=1 ctest --test-dir "$build" --output-on-failure
+# The native tests own every allocation: leaks count there. A failure here does not stop the Python
+# part, so one run shows every report.
+status=0
+ASAN_OPTIONS=detect_leaks=1:strict_init_order=1 ctest --test-dir "$build" --output-on-failure || status=1
 
 # The package as installed, except that its _core is the sanitized one.
 site="$build/site"
@@ -48,12 +53,17 @@ cp -r python/edgecardio "$site/"
 cp "$build"/_core*.so "$site/edgecardio/"
 export PYTHONPATH="$PWD/$site${PYTHONPATH:+:$PYTHONPATH}"
 # CPython and numpy are not instrumented: their pools and caches look like leaks to LeakSanitizer.
-export ASAN_OPTIONS=detect_leaks=0
-core=$(LD_PRELOAD="$libasan" "$py" -c "import edgecardio._core as c; print(c.__file__)")
+# abort_on_error: a report ends in SIGABRT, so pytest's faulthandler prints which test was running.
+export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=$UBSAN_OPTIONS:abort_on_error=1
+core=$(LD_PRELOAD="$preload" "$py" -c "import edgecardio._core as c; print(c.__file__)")
 case "$core" in
   "$PWD/$site"/*) echo "sanitize: pytest runs $core" ;;
   *) echo "sanitize: the sanitized _core is not the one imported ($core)" >&2; exit 1 ;;
 esac
 [ $# -gt 0 ] || set -- tests/test_preprocess.py tests/test_kernels.py tests/test_runner.py \
   tests/test_classifier.py tests/test_fuzz.py
-LD_PRELOAD="$libasan" "$py" -m pytest -q -p no:cacheprovider "$@"
+# --capture=sys: the reports are written to file descriptor 2, which pytest's default capture would
+# swallow when the process dies.
+LD_PRELOAD="$preload" "$py" -m pytest -q -p no:cacheprovider --capture=sys "$@" || status=1
+[ "$status" = 0 ] || echo "sanitize: FAILED (see the runtime error / AddressSanitizer reports above)" >&2
+exit "$status"
