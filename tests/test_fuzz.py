@@ -205,7 +205,7 @@ def hostile_signals(draw):
     elif damage == "object":
         x = x.astype(object)
     elif damage == "too big for int16":
-        x = x.astype(np.int32)
+        x = x.clip(-32768, 32767).astype(np.int32)
         x[0, 0] = 40000
     return x, fs
 
