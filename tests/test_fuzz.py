@@ -255,6 +255,19 @@ def test_preprocess_any_layout_same_bits(record, names):
     np.testing.assert_array_equal(edgecardio.preprocess(relayout(x, names), fs), want, err_msg=str(names))
 
 
+@pytest.mark.parametrize("dtype", [np.int16, np.float32, np.float64])
+def test_misaligned_input_same_bits(classifiers, dtype):
+    """Every dtype path once, whatever the layout strategy draws: under UBSan (tools/sanitize.sh) a
+    misaligned load in the native code ends the run."""
+    x = synthetic_record(500, 10, seed=3).astype(dtype)
+    m = _misaligned(x)
+    assert not m.flags.aligned
+    np.testing.assert_array_equal(edgecardio.preprocess(m, 500), edgecardio.preprocess(x, 500))
+    clf = classifiers["fp32"]
+    assert_same_prediction(clf.predict(m, 500), clf.predict(x, 500), "predict")
+    assert_same_prediction(clf.predict_batch([m, x], 500)[0], clf.predict_batch([x, x], 500)[0], "predict_batch")
+
+
 def _broadcast(row):
     return np.broadcast_to(row, (12, row.size))
 

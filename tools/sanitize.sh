@@ -26,9 +26,11 @@ libasan=$("$cxx" -print-file-name=libasan.so)
 # interceptor finds no real __cxa_throw and the first C++ exception aborts the process.
 preload="$libasan $("$cxx" -print-file-name=libstdc++.so.6)"
 
-# -O1 keeps the runs short and the reports' line numbers right; frame pointers give whole stacks.
+# Frame pointers give whole stacks in the reports.
 san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 ortlib=$("$py" -c "from edgecardio.classifier import ort_library_candidates as c; print(c()[0])")
+# One tree builds the native tests and the Python module: CMakeLists.txt adds _core when scikit-build
+# sets SKBUILD, so this sets what scikit-build would. -O1 -g: short runs, right line numbers.
 "$cmake_bin" -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
   -DCMAKE_CXX_FLAGS="$san" -DCMAKE_EXE_LINKER_FLAGS="$san" -DCMAKE_SHARED_LINKER_FLAGS="$san" \
   -DCMAKE_MODULE_LINKER_FLAGS="$san" -DEDGECARDIO_BUILD_TESTS=ON -DEDGECARDIO_REQUIRE_ORT=ON \
@@ -40,6 +42,16 @@ ortlib=$("$py" -c "from edgecardio.classifier import ort_library_candidates as c
   || { tail -60 "$build.build.log" >&2; echo "sanitize: build failed" >&2; exit 1; }
 
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+# A job that cannot fail proves nothing: a signed overflow built with the same flags must stop its
+# process, and the module must carry the sanitizer runtimes.
+printf 'int main(int argc, char **) { volatile int big = 2147483647; return big + argc < 0; }\n' >"$build/canary.cpp"
+"$cxx" $san -o "$build/canary" "$build/canary.cpp"
+if "$build/canary" 2>/dev/null; then
+  echo "sanitize: a signed overflow did not stop the canary: UBSan is not active with these flags" >&2; exit 1
+fi
+for lib in libasan libubsan; do
+  ldd "$build"/_core*.so | grep -q "$lib" || { echo "sanitize: _core is not linked with $lib" >&2; exit 1; }
+done
 # The native tests own every allocation: leaks count there. A failure here does not stop the Python
 # part, so one run shows every report.
 status=0
