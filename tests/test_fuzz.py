@@ -324,7 +324,6 @@ def test_predict_any_layout_same_bits(classifiers, record, names, precision):
     assert_same_prediction(clf.predict(relayout(x, names), fs), clf.predict(np.ascontiguousarray(x), fs), names)
 
 
-@pytest.mark.xfail(strict=True, reason="issue item 2: predict rejects broadcast and overlapping-row views")
 @fuzz(10, shrink=False)
 @given(records(), st.sampled_from(sorted(VIEWS)))
 def test_predict_broadcast_and_overlapping_views(classifiers, record, view):
@@ -392,8 +391,6 @@ def test_predict_batch_equals_predict_fp32(classifiers, batch):
     _batch_equals_predict(classifiers["fp32"], batch)
 
 
-@pytest.mark.xfail(strict=True, reason="issue item 8: INT8 predict and predict_batch take different ONNX Runtime "
-                                       "kernels (batch 1 vs 2+) and differ in the last bits")
 @fuzz(25, shrink=False)
 @given(batches(size=st.integers(2, 4)))
 @example([(synthetic_record(500, 10, seed=39), 500), (synthetic_record(500, 10, seed=1039), 500)])
@@ -401,7 +398,6 @@ def test_predict_batch_equals_predict_int8(classifiers, batch):
     _batch_equals_predict(classifiers["int8"], batch)
 
 
-@pytest.mark.xfail(strict=True, reason="issue item 2: predict_batch rejects broadcast and overlapping-row views")
 @fuzz(10, shrink=False)
 @given(records(), st.sampled_from(sorted(VIEWS)))
 def test_predict_batch_broadcast_and_overlapping_views(classifiers, record, view):
