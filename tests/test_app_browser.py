@@ -42,9 +42,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     port = _free_port()
-    proc = subprocess.Popen(streamlit_command(port, "127.0.0.1"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
+    log = open(log_path, "wb")  # a file, not a pipe: nobody reads a pipe while the test runs
+    proc = subprocess.Popen(streamlit_command(port, "127.0.0.1"), stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -55,7 +57,8 @@ def server():
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            pytest.fail(f"streamlit did not start: {proc.stdout.read().decode(errors='replace')[-2000:]}")
+            log.close()
+            pytest.fail(f"streamlit did not start: {log_path.read_text(errors='replace')[-2000:]}")
         time.sleep(0.3)
     yield url
     proc.terminate()
@@ -63,6 +66,8 @@ def server():
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait()
+    log.close()
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +96,11 @@ def _diagnosis(driver, source: str):
             captions = " ".join(c.text for c in driver.find_elements(By.CSS_SELECTOR, "[data-testid='stCaptionContainer']"))
             images = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stImage'] img")
             loaded = [i for i in images if driver.execute_script("return arguments[0].naturalWidth", i) > 0]
-            if source in captions and len(loaded) >= 3:
+            body = driver.find_element(By.TAG_NAME, "body").text
+            running = [w for w in driver.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']")
+                       if "Running" in w.text]
+            # the whole run: the footer is the page's last element
+            if source in captions and len(loaded) >= 3 and "not a medical device" in body and not running:
                 return h
     return None
 

@@ -179,3 +179,52 @@ def test_model_input_on_request_and_explain_off(at):
     _ok(at)
     assert not any("Why: occlusion map" in m.value for m in at.markdown)
     assert len(at.get("image")) == n_images
+
+
+class _FakeMonitor:
+    """The streaming monitor's interface as specified (Monitor(fs_hz, classifier=, gain_per_mv=, age=...),
+    push(chunk) -> results completed by the chunk), computed the simple way: enough for the page."""
+
+    def __init__(self, fs_hz, *, classifier=None, hop_s=1.0, gain_per_mv=1000.0, **demographics):
+        self.fs, self.clf, self.gain, self.demo = int(fs_hz), classifier, gain_per_mv, demographics
+        self.hop = int(hop_s * self.fs)
+        self.buf = np.zeros((12, 0), np.int16)
+        self.next_end = 10 * self.fs
+
+    def push(self, chunk):
+        self.buf = np.concatenate([self.buf, chunk], axis=1)
+        out = []
+        while self.buf.shape[1] >= self.next_end:
+            p = self.clf.predict(self.buf[:, self.next_end - 10 * self.fs:self.next_end], self.fs,
+                                 gain_per_mv=self.gain, **self.demo)
+            out.append({"end_s": self.next_end / self.fs, "prediction": p, "stable_labels": p.labels})
+            self.next_end += self.hop
+        return out
+
+
+def test_live_mode_replays_through_the_monitor_when_there_is_one(monkeypatch, examples):
+    monkeypatch.setattr(edgecardio, "Monitor", _FakeMonitor, raising=False)
+    at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT_S).run()
+    _ok(at)
+    at.select_slider(key="live_speed").set_value(50)
+    at.radio(key="live_what").set_value("the bundled examples one after another")
+    at.button(key="live_go").click().run()
+    _ok(at)
+    hops = at.dataframe[1].value
+    n = sum(r.signal.shape[1] for r in examples) // 100
+    assert list(hops["stream_s"]) == [float(t) for t in range(10, n + 1)]
+    # each whole example, seen alone, carries that example's diagnosis
+    first = edgecardio.Classifier().predict(examples[0].signal, 100, **logic.example_demographics(examples[0]))
+    assert hops["raw"].iloc[0] == ", ".join(first.labels)
+
+
+def test_live_mode_with_an_unexpected_monitor_says_so(monkeypatch):
+    class Broken:
+        def __init__(self, *a, **k):
+            raise TypeError("Monitor() got an unexpected keyword argument 'classifier'")
+
+    monkeypatch.setattr(edgecardio, "Monitor", Broken, raising=False)
+    at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT_S).run()
+    at.button(key="live_go").click().run()
+    assert not at.exception
+    assert any("live mode stopped" in e.value and "unexpected keyword" in e.value for e in at.error)

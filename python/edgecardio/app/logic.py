@@ -30,6 +30,9 @@ CAL_MM = 10.0  # room left of the tracing for the 1 mV calibration pulse
 ROW_MM = 30.0
 WINDOW_S = mc.N_SAMPLES / mc.MODEL_FS_HZ
 UNITS = ("ADC counts", "millivolts", "microvolts")
+#: Log-odds change drawn at full tint on the tracing: a fixed scale, so that a record whose every segment
+#: matters little looks pale instead of having its largest trifle painted as strongly as real evidence.
+OVERLAY_FULL_SCALE = 0.5
 LAYOUTS = ("auto", "(12, n): leads as rows", "(n, 12): samples as rows")
 
 
@@ -309,12 +312,21 @@ def diagnose(clf, rec: Record, demographics: Mapping[str, Any], *, explain: bool
     return d
 
 
+def logit(p) -> np.ndarray:
+    """Log-odds, with probabilities kept off 0 and 1 (float32 sigmoid outputs reach them)."""
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p) - np.log1p(-p)
+
+
 def occlusion_map(clf, model_input: np.ndarray, demo_vec: np.ndarray, segment_s: float = 0.5) -> np.ndarray:
-    """How much each (lead, time segment) holds up each class: ``p(record) - p(segment blanked)``.
+    """How much each (lead, time segment) holds up each class: the drop in log-odds,
+    ``logit p(record) - logit p(segment blanked)``.
 
     Blanking sets the segment of the preprocessed lead to 0, its mean after z-scoring (what a flat lead
-    becomes too). Returns float32 ``[n_classes, 12, n_segments]``; positive values are evidence for
-    the class, negative against it. One batched model call of ``12 x n_segments + 1`` inputs.
+    becomes too). Log-odds rather than probability because a confident prediction (p = 0.999) barely
+    moves in probability when evidence is removed, while its log-odds do. Returns float32
+    ``[n_classes, 12, n_segments]``; positive values are evidence for the class, negative against it.
+    One batched model call of ``12 x n_segments + 1`` inputs.
     """
     seg = int(round(segment_s * mc.MODEL_FS_HZ))
     if seg < 1 or mc.N_SAMPLES % seg:
@@ -324,8 +336,8 @@ def occlusion_map(clf, model_input: np.ndarray, demo_vec: np.ndarray, segment_s:
     for lead in range(mc.N_LEADS):
         for s in range(n_seg):
             batch[1 + lead * n_seg + s, lead, s * seg:(s + 1) * seg] = 0.0
-    probs = clf.run(batch, np.repeat(demo_vec[None], len(batch), axis=0))
-    drop = probs[0][None, :] - probs[1:]  # [12 * n_seg, 5]
+    z = logit(clf.run(batch, np.repeat(demo_vec[None], len(batch), axis=0)))
+    drop = z[0][None, :] - z[1:]  # [12 * n_seg, 5]
     return drop.T.reshape(len(mc.CLASSES), mc.N_LEADS, n_seg).astype(np.float32)
 
 
@@ -398,7 +410,8 @@ def result_dict(d: Diagnosis) -> Dict[str, Any]:
                             ("ecg_id", "report", "statements", "superclasses") if k in d.record.meta}}
     if d.occlusion is not None:
         out["occlusion"] = {"segment_s": d.occlusion_segment_s, "leads": list(LEAD_NAMES),
-                            "what": "probability drop when the segment of the lead is blanked, per class",
+                            "what": "log-odds drop of each class when the segment of the lead is blanked (positive: evidence "
+                                    "for the class)",
                             "by_class": {c: np.round(d.occlusion[i], 5).tolist() for i, c in enumerate(mc.CLASSES)}}
     return out
 
@@ -444,10 +457,10 @@ def draw_clinical(ax, d: Diagnosis, overlay_class: Optional[str] = None) -> None
     warnings_by_lead = lead_warnings(d.prediction)
     col_s = WINDOW_S / 4
     rows = [(r, LAYOUT[r]) for r in range(3)] + [(3, (RHYTHM_LEAD,))]
-    occ, vmax = None, 1.0
+    occ = None
     if overlay_class is not None and d.occlusion is not None:
         occ = d.occlusion[mc.CLASSES.index(overlay_class)]
-        vmax = max(float(np.abs(occ).max()), 1e-3)
+    vmax = OVERLAY_FULL_SCALE
     seg_s = d.occlusion_segment_s
     for r, leads in rows:
         base = height - ROW_MM * (r + 0.5)
@@ -461,7 +474,7 @@ def draw_clinical(ax, d: Diagnosis, overlay_class: Optional[str] = None) -> None
             x0, x1 = CAL_MM + t0 * MM_PER_S, CAL_MM + t1 * MM_PER_S
             if occ is not None:
                 for s in range(int(round(t0 / seg_s)), int(round(t1 / seg_s))):
-                    v = float(occ[li, s]) / vmax
+                    v = max(-1.0, min(1.0, float(occ[li, s]) / vmax))
                     if abs(v) < 0.05:
                         continue
                     ax.add_patch(_rect(CAL_MM + s * seg_s * MM_PER_S, base - ROW_MM / 2, seg_s * MM_PER_S, ROW_MM,
@@ -545,8 +558,10 @@ def occlusion_figure(d: Diagnosis, classes: Sequence[str], dpi: int = 110):
         ax.set_yticks(range(mc.N_LEADS))
         ax.set_yticklabels(LEAD_NAMES, fontsize=7)
         ax.set_xlabel("seconds")
-        ax.set_title(f"{c}: p = {d.prediction.probabilities[c]:.2f}", fontsize=9)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=7)
+        ax.set_title(f"{c}: p = {d.prediction.probabilities[c]:.3f}", fontsize=9)
+        cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+        cb.ax.tick_params(labelsize=7)
+        cb.set_label("log-odds drop when blanked", fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -580,7 +595,7 @@ def report_png(d: Diagnosis, overlay_class: Optional[str] = None, dpi: int = 150
     right = []
     if overlay_class is not None and d.occlusion is not None:
         right += [f"Tint: occlusion map for {overlay_class} (red: segments whose blanking lowers its",
-                  f"probability; blue: raises it; {d.occlusion_segment_s:g}-s segments)."]
+                  f"log-odds; blue: raises them; {d.occlusion_segment_s:g}-s segments)."]
     if d.record.meta:
         mt = d.record.meta
         right += ["", f"PTB-XL ecg_id {mt['ecg_id']} (CC BY 4.0), cardiologists:",

@@ -56,12 +56,14 @@ def _sidebar(examples) -> Dict[str, Any]:
         idx = sb.selectbox("Example (PTB-XL fold 9)", range(len(examples)), key="example",
                            format_func=lambda i: logic.example_title(examples[i]))
         opts["example"] = idx
-        if st.session_state.get("_demographics_of") != idx:
-            # A new example brings its patient's demographics; the user may change them afterwards.
-            demo = logic.example_demographics(examples[idx])
-            for k in DEMO_KEYS:
-                st.session_state[k] = demo[k] if k != "sex" else (demo[k] or "unknown")
-            st.session_state["_demographics_of"] = idx
+    owner = opts.get("example", "upload")
+    if st.session_state.get("_demographics_of") != owner:
+        # A new example brings its patient's demographics, an upload starts unknown; the user may
+        # change them afterwards.
+        demo = logic.example_demographics(examples[owner]) if owner != "upload" else dict.fromkeys(DEMO_KEYS)
+        for k in DEMO_KEYS:
+            st.session_state[k] = demo[k] if k != "sex" else (demo[k] or "unknown")
+        st.session_state["_demographics_of"] = owner
     sb.subheader("Demographics")
     age = sb.number_input("Age (years)", min_value=0.0, max_value=120.0, value=None, step=1.0, key="age")
     sex = sb.selectbox("Sex", SEXES, key="sex")
@@ -152,13 +154,14 @@ def _tracing(d: logic.Diagnosis, opts: Dict[str, Any]) -> Optional[str]:
     st.image(_memo(("clinical", d.page_key, overlay), lambda: logic.figure_png(logic.clinical_figure(d, overlay))),
              caption="Standard layout (3 x 4 leads of 2.5 s, lead II rhythm strip), 25 mm/s, 10 mm/mV, "
                      "1 mV calibration pulse; 1 mm / 5 mm grid."
-                     + (f" Tint: where blanking {d.occlusion_segment_s:g} s of a lead lowers the {overlay} "
-                        f"probability (red) or raises it (blue)." if overlay else ""))
+                     + (f" Tint: where blanking {d.occlusion_segment_s:g} s of a lead lowers the log-odds of "
+                        f"{overlay} (red: evidence for it) or raises them (blue); full tint at "
+                        f"{logic.OVERLAY_FULL_SCALE:g}." if overlay else ""))
     if d.occlusion is not None:
         classes = logic.explained_classes(d.prediction)
         st.markdown("#### Why: occlusion map")
         st.image(_memo(("occlusion", d.page_key), lambda: logic.figure_png(logic.occlusion_figure(d, classes))),
-                 caption=f"Probability drop when one lead is blanked for {d.occlusion_segment_s:g} s, for "
+                 caption=f"Drop in log-odds when one lead is blanked for {d.occlusion_segment_s:g} s, for "
                          f"{' and '.join(classes)} ({'predicted' if d.prediction.labels else 'most probable, none predicted'}); "
                          f"{12 * int(round(logic.WINDOW_S / d.occlusion_segment_s)) + 1} model runs in "
                          f"{d.occlusion_ms:.0f} ms.")
