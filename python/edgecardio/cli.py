@@ -372,9 +372,10 @@ def cmd_app(a) -> int:
     from .app import serve
 
     try:
-        return serve(port=a.port, address=a.address)
+        serve(port=a.port, address=a.address)  # does not return: the process becomes the server
     except ImportError as e:
         raise CliError(str(e)) from None
+    return 0
 
 
 # ---------------------------------------------------------------- argument parsing

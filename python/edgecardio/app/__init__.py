@@ -9,7 +9,7 @@ what the page computes and draws (reading uploads, the occlusion map, the ECG pa
 from __future__ import annotations
 
 import importlib.util
-import subprocess
+import os
 import sys
 from pathlib import Path
 
@@ -24,8 +24,9 @@ def streamlit_command(port: int = DEFAULT_PORT, address: str = "localhost") -> l
             "--global.developmentMode", "false", "--client.toolbarMode", "minimal"]
 
 
-def serve(port: int = DEFAULT_PORT, address: str = "localhost") -> int:
-    """Serve the app until interrupted; returns Streamlit's exit status.
+def serve(port: int = DEFAULT_PORT, address: str = "localhost") -> None:
+    """Serve the app until interrupted: this process becomes the Streamlit server (``exec``), so
+    Ctrl+C and signals reach it directly and no orphan server is left behind.
 
     Raises
     ------
@@ -40,7 +41,5 @@ def serve(port: int = DEFAULT_PORT, address: str = "localhost") -> int:
     if not 1 <= int(port) <= 65535:
         raise ValueError(f"--port must be a TCP port (1-65535), got {port}")
     print(f"EdgeCardio app: http://{address}:{port}  (Ctrl+C to stop)", flush=True)
-    try:
-        return subprocess.call(streamlit_command(port, address))
-    except KeyboardInterrupt:
-        return 0
+    cmd = streamlit_command(port, address)
+    os.execv(cmd[0], cmd)

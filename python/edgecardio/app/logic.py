@@ -510,10 +510,12 @@ def clinical_figure(d: Diagnosis, overlay_class: Optional[str] = None, dpi: int 
 def model_input_figure(d: Diagnosis, dpi: int = 110):
     """The model's own input: 12 z-scored leads at 100 Hz after its band-pass (flat leads are zeros)."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(10, 6), dpi=dpi)
+    fig, ax = plt.subplots(figsize=(10, 9), dpi=dpi)
     t = np.arange(d.model_input.shape[1]) / mc.MODEL_FS_HZ
+    # z-scored QRS complexes reach several units: space the rows by the largest swing
+    step = max(4.0, 0.8 * float(np.ptp(d.model_input, axis=1).max()))
     for i, lead in enumerate(LEAD_NAMES):
-        off = -4.0 * i
+        off = -step * i
         ax.plot(t, d.model_input[i] + off, lw=0.6, color="#333333")
         ax.text(-0.1, off, lead, ha="right", va="center", fontsize=8)
     ax.set_yticks([])
@@ -583,8 +585,8 @@ def report_png(d: Diagnosis, overlay_class: Optional[str] = None, dpi: int = 150
         f"  {c:<5} {p.probabilities[c]:.3f} ({p.thresholds.get(c, float('nan')):.3f})"
         f"{'  <' if c in p.labels else ''}" for c in mc.CLASSES]
     m = d.model
-    lines += ["", f"Model {m.get('name')} {m.get('version') or ''} ({m['precision']}, {m['backend']} backend, "
-                  f"ONNX Runtime {m['onnxruntime']}, engine {m['engine']})",
+    lines += ["", f"Model {m.get('name')} {m.get('version') or ''}",
+              f"  {m['precision']}, {m['backend']} backend, ONNX Runtime {m['onnxruntime']}, engine {m['engine']}",
               f"Latency: preprocess {p.latency_ms['preprocess']:.2f} ms, inference "
               f"{p.latency_ms['inference']:.2f} ms, total {p.latency_ms['total']:.2f} ms"]
     warn = lead_warnings(p)
@@ -602,7 +604,7 @@ def report_png(d: Diagnosis, overlay_class: Optional[str] = None, dpi: int = 150
                   f"  superclasses {', '.join(mt['superclasses'])}",
                   *[f"  {s['code']} ({s['likelihood']:g}%) {s['description']}" for s in mt["statements"]][:6]]
     right += ["", "Research software, not a medical device."]
-    fig.text(150 / 297, y0, "\n".join(right), fontsize=7.5, va="top")
+    fig.text(165 / 297, y0, "\n".join(right), fontsize=7.5, va="top")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)
