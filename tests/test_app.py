@@ -99,7 +99,7 @@ def test_wfdb_leads_are_reordered_by_name(examples):
     ("dat without hea", "upload its .hea header"),
     ("corrupt npy", "not a readable .npy array"),
     ("corrupt dat", "not a WFDB record the app can read"),
-    ("corrupt hea", "cannot parse"),
+    ("corrupt hea", "not a readable WFDB header"),
     ("short", "needs at least 10 s"),
     ("missing lead", "missing ['V6']"),
     ("unknown format", "cannot read .edf files"),

@@ -193,7 +193,7 @@ def _package_record(path: Path, reader) -> Record:
     except (ValueError, TypeError, OSError, ImportError) as e:
         raise UploadError(f"{path.name}: {e}") from None
     x = np.asarray(r.signal)
-    gain = getattr(r, "gain_per_mv", None)
+    gain = getattr(r, "gain_per_mv", None) or getattr(r, "gain", None)
     fs = _check_rate(r.fs_hz, path.name)
     if x.dtype.kind in "iu":
         return Record(np.ascontiguousarray(x, dtype=np.int16), fs, float(gain or DEFAULT_GAIN_PER_MV), path.name)
@@ -247,13 +247,17 @@ def read_upload(files: Sequence[Tuple[str, bytes]], npy: NpyOptions = NpyOptions
 
 
 def _check_wfdb_files(hea: Path, uploaded: set) -> None:
-    from .. import wfdb_io
-
+    """Name the signal files a header needs that were not uploaded with it. Reads only the first field
+    of each signal line (the file name), so it works whichever reader then reads the record."""
     try:
-        _, _, _, signals = wfdb_io.read_header(hea)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise UploadError(f"{hea.name}: not a readable WFDB header ({e})") from None
-    missing = sorted({s.file_name for s in signals} - uploaded)
+        lines = [ln.split("#", 1)[0].split() for ln in hea.read_text(encoding="latin-1").splitlines()]
+        lines = [ln for ln in lines if ln]
+        n_sig = int(lines[0][1])
+        files = {ln[0] for ln in lines[1:1 + n_sig]}
+    except (IndexError, ValueError) as e:
+        raise UploadError(f"{hea.name}: not a readable WFDB header ({type(e).__name__}: {e}); its first "
+                          f"line must be '<name> <number of signals> <rate> <samples>'") from None
+    missing = sorted(files - uploaded)
     if missing:
         raise UploadError(f"{hea.name} needs its signal file {', '.join(missing)}: upload the .hea and the .dat "
                           f"together (select both files at once)")
