@@ -71,7 +71,7 @@ def _upload(app, files, **npy):
 
 def test_opens_on_the_first_example_diagnosed(at, examples):
     first = examples[0]
-    assert first.meta["ecg_id"] == int(at.selectbox(key="example").value == 0 and first.meta["ecg_id"])
+    assert at.selectbox(key="example").value == 0
     assert f"ecg_id {first.meta['ecg_id']}" in _record_caption(at)
     assert _heading(at).startswith("### Diagnosis: ")
     probs = _probabilities(at)
@@ -166,6 +166,18 @@ def test_bad_uploads_show_a_message_and_the_app_keeps_working(at, examples):
                                               for n, b in wfdb_files(x, 100, "good")]).run()
     _ok(at)
     assert "good.hea" in _record_caption(at)
+
+
+def test_model_choice_in_the_sidebar(at, examples):
+    at.sidebar.selectbox(key="precision").set_value("fp32")
+    at.sidebar.selectbox(key="backend").set_value("onnxruntime").run()
+    _ok(at)
+    model = next(m.value for m in at.markdown if m.value.startswith("**Model**"))
+    engine = next(m.value for m in at.markdown if m.value.startswith("**Engine**"))
+    assert "fp32" in model and "onnxruntime backend" in engine
+    want = edgecardio.Classifier(precision="fp32", backend="onnxruntime").predict(
+        examples[0].signal, 100, **_sidebar_demographics(at)).probabilities
+    assert _probabilities(at) == pytest.approx(want, abs=1e-4)
 
 
 def test_model_input_on_request_and_explain_off(at):
