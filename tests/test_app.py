@@ -239,3 +239,25 @@ def test_cli_app_rejects_a_bad_port(capsys):
     pytest.importorskip("streamlit")
     assert cli.main(["app", "--port", "70000"]) == 1
     assert "--port must be a TCP port" in capsys.readouterr().err
+
+
+@pytest.mark.ptbxl
+def test_examples_are_the_ptbxl_records_they_name(ptbxl):
+    """The bundled signals and statements are those of PTB-XL, as tools/make_app_examples.py took them."""
+    import ast
+    import csv
+    import io
+    import lzma
+
+    recs, _ = logic.load_examples()
+    with open(ptbxl / "ptbxl_database.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["strat_fold"] == "9"]
+    index = {int(r["ecg_id"]): i for i, r in enumerate(rows)}
+    with open(ptbxl / "signals_fold9.npy.xz", "rb") as f:
+        delta = np.load(io.BytesIO(lzma.decompress(f.read())))
+    for r in recs:
+        i = index[r.meta["ecg_id"]]
+        assert np.array_equal(np.cumsum(delta[i], axis=1, dtype=np.int16), r.signal)
+        codes = ast.literal_eval(rows[i]["scp_codes"])
+        assert {s["code"]: s["likelihood"] for s in r.meta["statements"]} == codes
+        assert rows[i]["report"] == r.meta["report"] and rows[i]["filename_lr"] == r.meta["file"]

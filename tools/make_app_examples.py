@@ -44,8 +44,10 @@ def main() -> None:
     ap.add_argument("--ptbxl", default="../shared/ptbxl")
     a = ap.parse_args()
     src = Path(a.ptbxl)
-    statements = {r[""]: r for r in csv.DictReader(open(src / "scp_statements.csv", newline=""))}
-    rows = [r for r in csv.DictReader(open(src / "ptbxl_database.csv", newline="")) if r["strat_fold"] == "9"]
+    with open(src / "scp_statements.csv", newline="") as f:
+        statements = {r[""]: r for r in csv.DictReader(f)}
+    with open(src / "ptbxl_database.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["strat_fold"] == "9"]
     with open(src / "signals_fold9.npy.xz", "rb") as f:
         delta = np.load(io.BytesIO(lzma.decompress(f.read())))
     signals = np.cumsum(delta, axis=2, dtype=np.int16)  # stored as first differences along time
