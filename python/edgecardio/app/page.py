@@ -139,6 +139,9 @@ def _summary(d: logic.Diagnosis) -> None:
             st.markdown("\n".join(f"- {s['code']} ({s['likelihood']:g} %): {s['description']}"
                                   for s in mt["statements"]))
             st.caption(f"Report: {mt['report']}")
+    if not hasattr(p, "quality"):
+        st.caption("Per-lead signal-quality indices: not available in this version of edgecardio "
+                   "(flat and saturated leads are checked and marked).")
     warn = logic.lead_warnings(p)
     if warn:
         st.warning("Lead warnings (marked on the tracing): " + "; ".join(f"{k}: {', '.join(v)}" for k, v in warn.items()))
