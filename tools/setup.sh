@@ -31,8 +31,14 @@ PY=${PYTHON:-python3}
 # The app extra and its browser test: Debian's chromium + chromedriver (Selenium drives them; no browser
 # download), skipped without root or apt. The extra's requirements are read from pyproject.toml so the
 # package is not rebuilt for them.
-.venv/bin/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['app'], sep='\n')" \
-  | xargs .venv/bin/python -m pip install -q "selenium>=4.20"
+.venv/bin/python - <<'PY' | xargs .venv/bin/python -m pip install -q "selenium>=4.20"
+try:
+    import tomllib
+except ImportError:  # Python < 3.11: pip's own copy of tomli
+    from pip._vendor import tomli as tomllib
+with open("pyproject.toml", "rb") as f:
+    print(*tomllib.load(f)["project"]["optional-dependencies"]["app"], sep="\n")
+PY
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: apt-get install chromium chromium-driver (the app's browser test)"
