@@ -28,4 +28,23 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.12"
 .venv/bin/python -m pip install -q --no-build-isolation \
   -Ccmake.define.EDGECARDIO_REQUIRE_ORT=ON ".[test,train]"
+# The app extra and its browser test: Debian's chromium + chromedriver (Selenium drives them; no browser
+# download), skipped without root or apt. The extra's requirements are read from pyproject.toml so the
+# package is not rebuilt for them.
+.venv/bin/python - <<'PY' | xargs .venv/bin/python -m pip install -q "selenium>=4.20"
+try:
+    import tomllib
+except ImportError:  # Python < 3.11: pip's own copy of tomli
+    from pip._vendor import tomli as tomllib
+with open("pyproject.toml", "rb") as f:
+    print(*tomllib.load(f)["project"]["optional-dependencies"]["app"], sep="\n")
+PY
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: apt-get install chromium chromium-driver (the app's browser test)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "setup: no chromium/chromedriver and no root apt: the app's browser test will skip"
+  fi
+fi
 .venv/bin/python -c "import edgecardio, sys; print('setup: edgecardio', edgecardio.__version__, 'native ORT runner:', edgecardio.HAS_NATIVE_ORT)"

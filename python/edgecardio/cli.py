@@ -3,6 +3,7 @@
     edgecardio predict RECORD... [--json]       # WFDB (with or without .hea) or .npy (12, n) + --fs-hz
     edgecardio bench [--out benchmark_results.json]
     edgecardio info [--json]
+    edgecardio app [--port 8501]                # the Streamlit app (pip install "edgecardio[app]")
 
 Errors in the input (missing files, bad shapes, unsupported rates, implausible demographics) print one
 line on stderr and exit with status 1; usage errors exit with status 2.
@@ -356,6 +357,16 @@ def _card_summary(card: dict, precision: str) -> dict:
     return out
 
 
+def cmd_app(a) -> int:
+    from .app import serve
+
+    try:
+        serve(port=a.port, address=a.address)  # does not return: the process becomes the server
+    except ImportError as e:
+        raise CliError(str(e)) from None
+    return 0
+
+
 # ---------------------------------------------------------------- argument parsing
 def _model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
@@ -412,6 +423,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _model_options(p)
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("app", help="the Streamlit app: the ECG, the diagnosis and why",
+                       description="Serve the EdgeCardio app on this machine (needs the app extra: "
+                                   "pip install 'edgecardio[app]'); it prints its URL.")
+    p.add_argument("--port", type=int, default=8501, help="TCP port (default: %(default)s)")
+    p.add_argument("--address", default="localhost",
+                   help="interface to listen on (default: %(default)s; 0.0.0.0 for every interface)")
+    p.set_defaults(func=cmd_app)
     return ap
 
 
