@@ -528,6 +528,8 @@ static void bind_ort(py::module_ &m) {
 #endif
 }
 
+void bind_monitor(py::module_ &m);  // cpp/bindings/monitor.cpp
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "EdgeCardio native core: fixed-point ECG conditioning and the ONNX Runtime C API runner";
 #ifdef EDGECARDIO_VERSION
@@ -535,4 +537,5 @@ PYBIND11_MODULE(_core, m) {
 #endif
   bind_dsp(m);
   bind_ort(m);
+  bind_monitor(m);
 }
