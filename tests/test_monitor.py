@@ -84,7 +84,8 @@ def test_segment_cache_computes_one_new_segment_per_hop(clf, rng):
     mon = edgecardio.Monitor(fs, classifier=clf)
     mon.push(synthetic_stream(rng, fs, 15))
     assert mon._sw.windows == 6
-    assert mon._sw.segments_computed == 9 + 5  # 9 segments in the first window, then 1 per 1-s hop
+    # 9 segments of 12 leads in the first window, then 1 new segment per 1-s hop
+    assert mon._sw.segments_computed == 12 * (9 + 5)
 
 
 def test_hop_not_a_multiple_of_a_second_is_still_exact(clf, rng):

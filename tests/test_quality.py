@@ -104,7 +104,8 @@ def test_faults_are_flagged_on_their_lead(rng):
     assert not (base.flags & ~np.uint32(eq.FLAGS["wander"])).any(), base
     y = x.copy()
     y[3, 1000:1600] = 32767                      # 1.2 s on the rail: lead off (and saturated, flat)
-    y[7, 2000:2003] = -32768                     # 3 samples clipped: saturated only
+    big = x[7].astype(np.float64) * (1.1 * 32767 / np.abs(x[7]).max())
+    y[7] = np.clip(np.round(big), -32768, 32767).astype(np.int16)  # peaks over the rail: saturated only
     y[9, 3000:3600] = y[9, 3000]                 # 1.2 s constant: flat
     y[10] = np.clip(y[10] + rng.normal(0, 400, y.shape[1]), -32768, 32767).astype(np.int16)  # muscle-like noise
     q = eq.window_quality(y, fs)
@@ -115,7 +116,7 @@ def test_faults_are_flagged_on_their_lead(rng):
     assert set(q.unusable_leads) == {"aVR", "V2", "V4", "V5"}
     assert not q.trusted and "4 leads unusable (more than 2)" in q.reason
     assert eq.window_quality(y, fs, max_bad_leads=4).trusted
-    assert q.lead_flags("aVR") == ("lead_off", "flat", "saturated")
+    assert {"lead_off", "flat", "saturated"} <= set(q.lead_flags("aVR"))
 
 
 def test_nan_samples_are_lead_off(rng):
