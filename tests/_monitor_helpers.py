@@ -38,7 +38,7 @@ def upsample_counts(x, up):
 
 
 DEFAULTS = dict(lead_off_rail_s=0.2, saturation_run=2, flat_run_s=1.0, flat_tolerance_mv=0.005,
-                wander_bassqi=0.9, noisy_hf=0.1)
+                wander_bassqi=0.8, noisy_hf=0.1)
 FLAG_BITS = dict(lead_off=1, flat=2, saturated=4, wander=8, noisy=16)
 
 
