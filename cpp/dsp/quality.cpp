@@ -1,6 +1,6 @@
-// Per-lead signal quality (definitions in quality.h). Plain double arithmetic, one lead at a time;
-// the only transform is a radix-2 real FFT written here (a complex FFT of half the length on the
-// even/odd samples, then the split), with its tables made once in the constructor.
+// Per-lead signal quality (definitions in quality.h). Plain double arithmetic; the only transform is
+// a radix-2 real FFT written here (a complex FFT of half the length on the even/odd samples, then the
+// split), with its tables made once in the constructor, run on all leads at once as lanes.
 #include "edgecardio/quality.h"
 
 #include <algorithm>
@@ -58,10 +58,10 @@ Analyzer::Analyzer(int fs_hz, std::size_t n_window, std::size_t max_leads, const
     for (int b = 0; b < bits; ++b) r |= static_cast<std::uint32_t>((i >> b) & 1U) << (bits - 1 - b);
     bitrev_[i] = r;
   }
-  seg_.assign(nfft_, 0.0);
-  re_.resize(m);
-  im_.resize(m);
-  power_.resize(m + 1);
+  seg_.assign(nfft_ * max_leads, 0.0);
+  re_.resize(m * max_leads);
+  im_.resize(m * max_leads);
+  power_.resize((m + 1) * max_leads);
   // Bins of each band: lo <= k fs / nfft <= hi, in integers.
   const std::size_t fs = static_cast<std::size_t>(fs_hz);
   auto lo_bin = [&](std::size_t lo_hz) { return (lo_hz * nfft_ + fs - 1) / fs; };
@@ -83,54 +83,94 @@ void Analyzer::clear_cache() {
   cache_next_ = 0;
 }
 
-// power_[k] = one-sided |X[k]|^2 of seg_ (nfft real samples).
-void Analyzer::fft_power() {
+namespace {
+// Four partial sums in a fixed order: independent dependency chains (the loop is latency-bound
+// otherwise), and the same bits on every run and engine.
+template <typename T>
+double sum4(const T *x, std::size_t n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += static_cast<double>(x[i]);
+    s1 += static_cast<double>(x[i + 1]);
+    s2 += static_cast<double>(x[i + 2]);
+    s3 += static_cast<double>(x[i + 3]);
+  }
+  for (; i < n; ++i) s0 += static_cast<double>(x[i]);
+  return (s0 + s1) + (s2 + s3);
+}
+}  // namespace
+
+// power_[k * L + c] = one-sided |X[k]|^2 of lane c of seg_ (nfft frames of L lanes). The leads are
+// the lanes: every loop body below is the same scalar arithmetic per lane, innermost, so the
+// compiler vectorizes across leads (never across one lead's butterflies) and each lead's result is
+// what a one-lead FFT would give.
+void Analyzer::fft_power(std::size_t L) {
   const std::size_t m = nfft_ / 2;
+  double *__restrict re = re_.data();
+  double *__restrict im = im_.data();
+  const double *__restrict seg = seg_.data();
   for (std::size_t i = 0; i < m; ++i) {
-    const std::uint32_t r = bitrev_[i];
-    re_[i] = seg_[2 * r];
-    im_[i] = seg_[2 * r + 1];
+    const std::size_t r = bitrev_[i];
+    for (std::size_t c = 0; c < L; ++c) {
+      re[i * L + c] = seg[(2 * r) * L + c];
+      im[i * L + c] = seg[(2 * r + 1) * L + c];
+    }
   }
   for (std::size_t len = 2; len <= m; len <<= 1) {
     const std::size_t half = len / 2, tstep = 2 * (m / len);  // twiddle index in cos_ (nfft units)
     for (std::size_t i = 0; i < m; i += len) {
       for (std::size_t j = 0; j < half; ++j) {
         const double wr = cos_[j * tstep], wi = -sin_[j * tstep];
-        const std::size_t a = i + j, b = a + half;
-        const double vr = re_[b] * wr - im_[b] * wi, vi = re_[b] * wi + im_[b] * wr;
-        re_[b] = re_[a] - vr;
-        im_[b] = im_[a] - vi;
-        re_[a] += vr;
-        im_[a] += vi;
+        double *__restrict ar = re + (i + j) * L;
+        double *__restrict ai = im + (i + j) * L;
+        double *__restrict br = re + (i + j + half) * L;
+        double *__restrict bi = im + (i + j + half) * L;
+        for (std::size_t c = 0; c < L; ++c) {
+          const double vr = br[c] * wr - bi[c] * wi, vi = br[c] * wi + bi[c] * wr;
+          br[c] = ar[c] - vr;
+          bi[c] = ai[c] - vi;
+          ar[c] += vr;
+          ai[c] += vi;
+        }
       }
     }
   }
   // Split: X[k] = E[k] + e^{-2 pi i k / nfft} O[k], E = (Z[k] + conj Z[m-k]) / 2, O = (Z[k] - conj Z[m-k]) / 2i.
+  double *__restrict pw = power_.data();
   for (std::size_t k = 0; k <= m; ++k) {
-    const std::size_t p = k % m, q = (m - k) % m;
-    const double zr = re_[p], zi = im_[p], cr = re_[q], ci = -im_[q];
-    const double er = 0.5 * (zr + cr), ei = 0.5 * (zi + ci);
-    const double orr = 0.5 * (zi - ci), oi = -0.5 * (zr - cr);
-    const double wr = cos_[k], wi = -sin_[k];
-    const double xr = er + (orr * wr - oi * wi), xi = ei + (orr * wi + oi * wr);
-    const double pw = xr * xr + xi * xi;
-    power_[k] = (k == 0 || k == m) ? pw : 2.0 * pw;
+    const std::size_t p = (k % m) * L, q = ((m - k) % m) * L;
+    const double wr = cos_[k], wi = -sin_[k], twice = (k == 0 || k == m) ? 1.0 : 2.0;
+    for (std::size_t c = 0; c < L; ++c) {
+      const double zr = re[p + c], zi = im[p + c], cr = re[q + c], ci = -im[q + c];
+      const double er = 0.5 * (zr + cr), ei = 0.5 * (zi + ci);
+      const double orr = 0.5 * (zi - ci), oi = -0.5 * (zr - cr);
+      const double xr = er + (orr * wr - oi * wi), xi = ei + (orr * wi + oi * wr);
+      pw[k * L + c] = twice * (xr * xr + xi * xi);
+    }
   }
 }
 
+// Lead c's segment at x + c * stride into lane c of seg_ (minus its mean, Hann-weighted).
 template <typename T>
-void Analyzer::segment_bands(const T *x, double scale, double *bands) {
-  double sum = 0;
-  for (std::size_t i = 0; i < nperseg_; ++i) sum += static_cast<double>(x[i]) * scale;
-  const double mean = sum / static_cast<double>(nperseg_);
-  for (std::size_t i = 0; i < nperseg_; ++i) seg_[i] = (static_cast<double>(x[i]) * scale - mean) * hann_[i];
-  // seg_[nperseg_..nfft_) stays zero (the padding).
-  fft_power();
-  ++computed_;
+void Analyzer::load_segment(const T *x, std::size_t stride, std::size_t L, double scale) {
+  const double inv = 1.0 / static_cast<double>(nperseg_);
+  for (std::size_t c = 0; c < L; ++c) {
+    const T *xc = x + c * stride;
+    const double mean = sum4(xc, nperseg_) * scale * inv;
+    double *__restrict d = seg_.data() + c;
+    for (std::size_t i = 0; i < nperseg_; ++i) d[i * L] = (static_cast<double>(xc[i]) * scale - mean) * hann_[i];
+  }
+  // Frames nperseg_..nfft_ of seg_ stay zero (the padding): only load_segment writes seg_.
+}
+
+void Analyzer::segment_bands(std::size_t L, double *bands) {
+  fft_power(L);
+  computed_ += L;
   for (int b = 0; b < kNumBands; ++b) {
-    double s = 0;
-    for (std::size_t k = band_lo_[b]; k <= band_hi_[b]; ++k) s += power_[k];
-    bands[b] = s;
+    for (std::size_t c = 0; c < L; ++c) bands[c * kNumBands + b] = 0.0;
+    for (std::size_t k = band_lo_[b]; k <= band_hi_[b]; ++k)
+      for (std::size_t c = 0; c < L; ++c) bands[c * kNumBands + b] += power_[k * L + c];
   }
 }
 
@@ -140,20 +180,18 @@ const double *Analyzer::bands_for(const WindowView &w, std::size_t seg, std::uin
     for (const auto &e : cache_)
       if (e.valid && e.start == abs_start) return e.bands.data();
   double *out = scratch_bands_.data();
-  const std::size_t off = seg * step_;
-  for (std::size_t c = 0; c < w.n_leads; ++c) {
-    double *bc = out + c * kNumBands;
-    switch (w.kind) {
-      case WindowView::kInt16:
-        segment_bands(static_cast<const std::int16_t *>(w.data) + c * w.lead_stride + off, 1.0 / w.gain_per_mv, bc);
-        break;
-      case WindowView::kFloat32:
-        segment_bands(static_cast<const float *>(w.data) + c * w.lead_stride + off, 1.0, bc);
-        break;
-      default:
-        segment_bands(static_cast<const double *>(w.data) + c * w.lead_stride + off, 1.0, bc);
-    }
+  const std::size_t off = seg * step_, L = w.n_leads;
+  switch (w.kind) {
+    case WindowView::kInt16:
+      load_segment(static_cast<const std::int16_t *>(w.data) + off, w.lead_stride, L, 1.0 / w.gain_per_mv);
+      break;
+    case WindowView::kFloat32:
+      load_segment(static_cast<const float *>(w.data) + off, w.lead_stride, L, 1.0);
+      break;
+    default:
+      load_segment(static_cast<const double *>(w.data) + off, w.lead_stride, L, 1.0);
   }
+  segment_bands(L, out);
   if (use_cache) {
     CacheEntry &e = cache_[cache_next_];
     cache_next_ = (cache_next_ + 1) % cache_.size();
@@ -168,17 +206,23 @@ template <typename T>
 void Analyzer::time_domain(const T *x, double scale, const std::uint8_t *mask, const WindowView &w,
                            LeadQuality &q) const {
   const std::size_t n = w.n;
-  double sum = 0;
-  for (std::size_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * scale;
-  const double mean = sum / static_cast<double>(n);
-  double m2 = 0, m4 = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const double d = static_cast<double>(x[i]) * scale - mean, d2 = d * d;
-    m2 += d2;
-    m4 += d2 * d2;
+  const double mean = sum4(x, n) * scale / static_cast<double>(n);
+  double a2[4] = {0, 0, 0, 0}, a4[4] = {0, 0, 0, 0};
+  std::size_t i4 = 0;
+  for (; i4 + 4 <= n; i4 += 4) {
+    for (std::size_t j = 0; j < 4; ++j) {
+      const double d = static_cast<double>(x[i4 + j]) * scale - mean, d2 = d * d;
+      a2[j] += d2;
+      a4[j] += d2 * d2;
+    }
   }
-  m2 /= static_cast<double>(n);
-  m4 /= static_cast<double>(n);
+  for (; i4 < n; ++i4) {
+    const double d = static_cast<double>(x[i4]) * scale - mean, d2 = d * d;
+    a2[0] += d2;
+    a4[0] += d2 * d2;
+  }
+  const double m2 = ((a2[0] + a2[1]) + (a2[2] + a2[3])) / static_cast<double>(n);
+  const double m4 = ((a4[0] + a4[1]) + (a4[2] + a4[3])) / static_cast<double>(n);
   q.ksqi = m2 > 0 ? m4 / (m2 * m2) : 0.0;
 
   // The flat test compares in the input's own units (counts within tolerance * gain), so integer

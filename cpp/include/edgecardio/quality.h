@@ -105,15 +105,17 @@ class Analyzer {
   template <typename T>
   void time_domain(const T *x, double scale, const std::uint8_t *mask, const WindowView &w, LeadQuality &q) const;
   template <typename T>
-  void segment_bands(const T *x, double scale, double *bands);
+  void load_segment(const T *x, std::size_t stride, std::size_t n_lanes, double scale);
+  void segment_bands(std::size_t n_lanes, double *bands);  // bands[lane][kNumBands]
   const double *bands_for(const WindowView &w, std::size_t seg, std::uint64_t start, bool use_cache);
-  void fft_power();
+  void fft_power(std::size_t n_lanes);
 
   int fs_hz_;
   std::size_t n_window_, max_leads_, nperseg_, step_, nfft_, n_seg_;
   Thresholds th_;
   std::size_t band_lo_[kNumBands], band_hi_[kNumBands];
-  std::vector<double> hann_, cos_, sin_, seg_, re_, im_, power_, scratch_bands_;
+  std::vector<double> hann_, cos_, sin_, scratch_bands_;
+  std::vector<double> seg_, re_, im_, power_;  // [frame][lane]: the leads are the FFT's lanes
   std::vector<std::uint32_t> bitrev_;
   std::vector<double> win_bands_;  // [seg][lead][kNumBands] of the window being analyzed
   std::vector<CacheEntry> cache_;
