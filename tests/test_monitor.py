@@ -77,6 +77,8 @@ def test_chunk_invariance_and_equality_with_predict(clf, rng, fs, dtype):
         q = eq.window_quality(w, fs)  # the one-shot path, no segment cache: the same bits
         np.testing.assert_array_equal(q.indices, r.quality.indices)
         np.testing.assert_array_equal(q.flags, r.quality.flags)
+        np.testing.assert_array_equal(p.quality.indices, r.quality.indices)  # predict's own quality
+        assert r.prediction.quality is r.quality
 
 
 def test_segment_cache_computes_one_new_segment_per_hop(clf, rng):

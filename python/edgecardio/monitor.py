@@ -43,7 +43,8 @@ class MonitorResult:
     index : int
         0 for the first window of the stream (since the last :meth:`Monitor.reset`).
     prediction : Prediction
-        ``Classifier.predict`` on this window (computed also for untrusted windows).
+        ``Classifier.predict`` on this window (computed also for untrusted windows); its ``quality``
+        is :attr:`quality`.
     quality : Quality
         Per-lead quality of the window and the trust rule.
     labels : tuple of str
@@ -256,7 +257,10 @@ class Monitor:
         idx, flags = sw.quality()
         quality = Quality(idx, flags, self._fs, self._max_bad)
         gain = self._gain if sw.kind == "int16" else DEFAULT_GAIN_PER_MV
-        pred = self._clf.predict(window, self._fs, gain_per_mv=gain, **self._demo)
+        # The quality the ring computed (cached segments) is the one predict would compute: attach it
+        # instead of computing it twice.
+        pred = dataclasses.replace(self._clf.predict(window, self._fs, gain_per_mv=gain, quality=False, **self._demo),
+                                   quality=quality)
         labels = pred.labels if quality.trusted else ()
         self._history.append(labels)
         votes = collections.Counter(c for h in self._history for c in h)
