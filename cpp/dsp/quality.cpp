@@ -7,6 +7,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace edgecardio {
 namespace quality {
@@ -22,7 +23,6 @@ std::size_t next_pow2(std::size_t n) {
   return p;
 }
 
-bool at_rail(std::int16_t v, const WindowView &) { return v == -32768 || v == 32767; }
 bool at_rail(float v, const WindowView &w) { return v <= w.rail_lo || v >= w.rail_hi; }
 bool at_rail(double v, const WindowView &w) { return v <= w.rail_lo || v >= w.rail_hi; }
 
@@ -228,21 +228,42 @@ void Analyzer::time_domain(const T *x, double scale, const std::uint8_t *mask, c
   // The flat test compares in the input's own units (counts within tolerance * gain), so integer
   // input has no rounding at the boundary.
   const double tol = th_.flat_tolerance_mv / scale;
-  std::size_t nan = 0, rail = 0, rail_max = 0, flat = 1, flat_max = 1;
-  double anchor = static_cast<double>(x[0]);
-  for (std::size_t i = 0; i < n; ++i) {
-    if (mask != nullptr && mask[i]) ++nan;
-    rail = at_rail(x[i], w) ? rail + 1 : 0;
-    rail_max = std::max(rail_max, rail);
-    if (i > 0) {
-      const double v = static_cast<double>(x[i]);
-      if (std::fabs(v - anchor) <= tol) {
-        ++flat;
-      } else {
-        anchor = v;
-        flat = 1;
+  std::size_t nan = 0, rail_max = 0, flat_max = 1;
+  if (mask != nullptr)
+    for (std::size_t i = 0; i < n; ++i) nan += mask[i] ? 1 : 0;
+  if constexpr (std::is_same<T, std::int16_t>::value) {
+    // Integer runs without branches: |d| <= tol is |d| <= floor(tol) for an integer d, tested as one
+    // unsigned compare; the loop's only chain is the anchor.
+    const std::int64_t tol_c = tol >= 65536.0 ? 65536 : static_cast<std::int64_t>(std::floor(tol));
+    std::uint32_t rail = 0, rmax = 0, flat = 1, fmax = 1;
+    std::int64_t anchor = x[0];
+    rail = (x[0] == -32768 || x[0] == 32767) ? 1U : 0U;
+    rmax = rail;
+    for (std::size_t i = 1; i < n; ++i) {
+      const std::int64_t v = x[i];
+      const std::uint32_t at = (v == -32768) | (v == 32767);
+      rail = (rail + 1) * at;
+      rmax = rail > rmax ? rail : rmax;
+      const bool in = static_cast<std::uint64_t>(v - anchor + tol_c) <= static_cast<std::uint64_t>(2 * tol_c);
+      anchor = in ? anchor : v;
+      flat = in ? flat + 1 : 1;
+      fmax = flat > fmax ? flat : fmax;
+    }
+    rail_max = rmax;
+    flat_max = fmax;
+  } else {
+    std::size_t rail = 0, flat = 1;
+    double anchor = static_cast<double>(x[0]);
+    for (std::size_t i = 0; i < n; ++i) {
+      rail = at_rail(x[i], w) ? rail + 1 : 0;
+      rail_max = std::max(rail_max, rail);
+      if (i > 0) {
+        const double v = static_cast<double>(x[i]);
+        const bool in = std::fabs(v - anchor) <= tol;
+        anchor = in ? anchor : v;
+        flat = in ? flat + 1 : 1;
+        flat_max = std::max(flat_max, flat);
       }
-      flat_max = std::max(flat_max, flat);
     }
   }
   q.nan_samples = static_cast<double>(nan);
