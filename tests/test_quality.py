@@ -192,9 +192,10 @@ def test_predict_results_carry_the_quality(rng):
     q = eq.window_quality(x[:, :5000], 500)  # the model's 10 s
     np.testing.assert_array_equal(p.quality.indices, q.indices)
     assert p.quality.lead_off == ("V3",) and p.quality.trusted
-    assert p.to_dict()["quality"]["leads"]["V3"]["flags"][0] == "lead_off"
+    assert p.to_dict(quality=True)["quality"]["leads"]["V3"]["flags"][0] == "lead_off"
+    assert "quality" not in p.to_dict()
     assert clf.predict(x, 500, quality=False).quality is None
-    assert "quality" not in clf.predict(x, 500, quality=False).to_dict()
+    assert "quality" not in clf.predict(x, 500, quality=False).to_dict(quality=True)
     batch = clf.predict_batch([x, x[:, :5000].astype(np.float64) / 1000], 500)
     np.testing.assert_array_equal(batch[0].quality.indices, q.indices)
     # The same record in float mV: the same indices but the runs (float input has no known rail, and

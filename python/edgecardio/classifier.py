@@ -143,11 +143,11 @@ class Prediction:
     thresholds: Dict[str, float] = field(default_factory=dict, repr=False)
     quality: Any = field(default=None, repr=False)
 
-    def to_dict(self) -> dict:
+    def to_dict(self, quality: bool = False) -> dict:
         d = {"probabilities": dict(self.probabilities), "labels": list(self.labels),
              "flat_leads": list(self.flat_leads), "saturated_leads": list(self.saturated_leads),
              "latency_ms": dict(self.latency_ms)}
-        if self.quality is not None:
+        if quality and self.quality is not None:
             d["quality"] = self.quality.to_dict()
         return d
 
