@@ -1,12 +1,15 @@
 // Native test of the monitor's core without Python: the FFT band powers against a direct DFT, the
 // segment cache against recomputation (same bits), the stream window against random chunkings
-// (same windows and quality bits), and the fault flags on synthetic leads.
+// (same windows and quality bits), the fault flags on synthetic leads, and no allocation by a
+// running stream's pushes (int16 and float with NaN, windows completing, flush).
 //
 //   edgecardio_quality_tests        exit 0: all good; 1: a failure
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <random>
 #include <string>
 #include <vector>
@@ -15,6 +18,17 @@
 #include "edgecardio/ring.h"
 
 using namespace edgecardio;
+
+// Every allocation of this program is counted, so a test can show that a running stream allocates
+// nothing per push.
+static std::size_t g_allocations = 0;
+void *operator new(std::size_t n) {
+  ++g_allocations;
+  if (void *p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void *p) noexcept { std::free(p); }
+void operator delete(void *p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -172,9 +186,37 @@ void test_flags() {
   check(sw.data_f64()[5 * sw.lead_stride() + 10] == f[5 * n + 9], "NaN held at the last finite value");
 }
 
+void test_no_allocation_per_push() {
+  const int fs = 500;
+  const std::size_t n_window = 5000, total = 30 * 500;
+  auto x = ecg(fs, total);
+  std::vector<double> f(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) f[i] = i % 997 == 0 ? std::nan("") : x[i] / 1000.0;
+  for (auto kind : {monitor::StreamWindow::kInt16, monitor::StreamWindow::kFloat64}) {
+    monitor::StreamWindow sw(fs, 12, n_window, 250, kind, 1000.0);
+    const std::size_t before = g_allocations;
+    std::size_t pos = 0, windows = 0;
+    while (pos < total) {
+      const std::size_t k = std::min<std::size_t>(137, total - pos);
+      std::size_t done = 0;
+      while (done < k) {
+        done += kind == monitor::StreamWindow::kInt16 ? sw.push(x.data() + pos + done, total, k - done)
+                                                      : sw.push(f.data() + pos + done, total, k - done);
+        windows += sw.window_ready() ? 1 : 0;
+      }
+      pos += k;
+    }
+    windows += sw.flush() ? 1 : 0;
+    const std::size_t allocated = g_allocations - before;  // before building the message, which allocates
+    check(windows == 41 && allocated == 0, "pushes and windows allocate nothing (" + std::to_string(windows) +
+                                               " windows, " + std::to_string(allocated) + " allocations)");
+  }
+}
+
 }  // namespace
 
 int main() {
+  test_no_allocation_per_push();
   test_fft_against_dft();
   test_stream_chunkings();
   test_flags();
