@@ -264,4 +264,5 @@ PYBIND11_MODULE(_core, m) {
 #else
   m.attr("HAS_NATIVE_ORT") = false;
 #endif
+  bind_monitor(m);
 }

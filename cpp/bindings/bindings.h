@@ -25,3 +25,4 @@ py::array_t<T> new_array(std::size_t rows, std::size_t cols) {
 }
 
 void bind_kernels(py::module_ &m);
+void bind_monitor(py::module_ &m);  // monitor.cpp: the streaming window and signal quality

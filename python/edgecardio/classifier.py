@@ -123,6 +123,9 @@ class Prediction:
         Leads with (almost) no signal: they were zeroed before inference, which lowers confidence.
     saturated_leads : tuple of str
         int16 leads that sat on an ADC rail (clipping); processed normally, worth a look.
+    quality : edgecardio.quality.Quality or None
+        Per-lead signal quality of the 10 s diagnosed (computed natively; None when not asked for).
+        ``quality.trusted`` is False when too many leads are unusable to trust the diagnosis.
     """
 
     probabilities: Dict[str, float]
@@ -131,11 +134,15 @@ class Prediction:
     flat_leads: Tuple[str, ...] = ()
     saturated_leads: Tuple[str, ...] = ()
     thresholds: Dict[str, float] = field(default_factory=dict, repr=False)
+    quality: Any = field(default=None, repr=False)
 
-    def to_dict(self) -> dict:
-        return {"probabilities": dict(self.probabilities), "labels": list(self.labels),
-                "flat_leads": list(self.flat_leads), "saturated_leads": list(self.saturated_leads),
-                "latency_ms": dict(self.latency_ms)}
+    def to_dict(self, quality: bool = False) -> dict:
+        d = {"probabilities": dict(self.probabilities), "labels": list(self.labels),
+             "flat_leads": list(self.flat_leads), "saturated_leads": list(self.saturated_leads),
+             "latency_ms": dict(self.latency_ms)}
+        if quality and self.quality is not None:
+            d["quality"] = self.quality.to_dict()
+        return d
 
 
 # ---------------------------------------------------------------- model resolution and checks
@@ -378,7 +385,7 @@ class Classifier:
         return self._backend.run(ecg, demographics)
 
     def predict(self, signal, fs_hz, *, age=None, sex=None, height_cm=None, weight_kg=None,
-                gain_per_mv: float = DEFAULT_GAIN_PER_MV) -> Prediction:
+                gain_per_mv: float = DEFAULT_GAIN_PER_MV, quality: bool = True) -> Prediction:
         """Diagnose one 10-s 12-lead record.
 
         Parameters
@@ -395,6 +402,8 @@ class Classifier:
         sex : {"male", "female", None}
         gain_per_mv : float
             ADC counts per millivolt of integer input (PTB-XL: 1000).
+        quality : bool
+            Also compute the per-lead signal quality (:mod:`edgecardio.quality`) of the 10 s.
 
         Returns
         -------
@@ -411,13 +420,13 @@ class Classifier:
             t1 = time.perf_counter()
             probs = self._backend.run(ecg[None], demo[None])[0]
             pre_ms, inf_ms = (t1 - tp) * 1e3, (time.perf_counter() - t1) * 1e3
-        result = self._result(probs, flat, sat, pre_ms, inf_ms)
+        result = self._result(probs, flat, sat, pre_ms, inf_ms, _quality(x, fs, gain_per_mv) if quality else None)
         # total is wall time from the call to here: checks and demographics included.
         result.latency_ms["total"] = (time.perf_counter() - t0) * 1e3
         return result
 
     def predict_batch(self, signals, fs_hz, *, age=None, sex=None, height_cm=None, weight_kg=None,
-                      gain_per_mv=DEFAULT_GAIN_PER_MV) -> List[Prediction]:
+                      gain_per_mv=DEFAULT_GAIN_PER_MV, quality: bool = True) -> List[Prediction]:
         """Diagnose many records; the model runs on them in batches.
 
         Parameters
@@ -427,6 +436,8 @@ class Classifier:
             list of one).
         fs_hz, gain_per_mv : scalar or sequence of length N
         age, sex, height_cm, weight_kg : scalar (same for every record), None, or sequence of length N
+        quality : bool
+            Also compute each record's per-lead signal quality.
 
         Returns
         -------
@@ -481,14 +492,17 @@ class Classifier:
                 probs = self._backend.run(ecg, demo[lo:hi])
                 inf_ms = (time.perf_counter() - t1) * 1e3
             share = inf_ms / (hi - lo)
-            out.extend(self._result(probs[j], flat[j], sat[j], pre_ms[j], share) for j in range(hi - lo))
+            out.extend(self._result(probs[j], flat[j], sat[j], pre_ms[j], share,
+                                    _quality(xs[lo + j], fss[lo + j], gains[lo + j]) if quality else None)
+                       for j in range(hi - lo))
         return out
 
-    def _result(self, probs: np.ndarray, flat, saturated, t_pre_ms: float, t_inf_ms: float) -> Prediction:
+    def _result(self, probs: np.ndarray, flat, saturated, t_pre_ms: float, t_inf_ms: float,
+                quality=None) -> Prediction:
         p = {c: float(v) for c, v in zip(mc.CLASSES, probs)}
         labels = tuple(c for c in mc.CLASSES if p[c] >= self._thresholds[c])
         return Prediction(p, labels, {"preprocess": t_pre_ms, "inference": t_inf_ms, "total": t_pre_ms + t_inf_ms},
-                          _lead_names(flat), _lead_names(saturated), dict(self._thresholds))
+                          _lead_names(flat), _lead_names(saturated), dict(self._thresholds), quality)
 
 
 def _precision_of(card: Mapping, onnx_path: Path) -> str:
@@ -520,6 +534,14 @@ def _preprocess(x: np.ndarray, fs: int, gain_per_mv) -> Tuple[np.ndarray, Any, A
     gain = float(gain_per_mv) if x.dtype.kind in "iu" else DEFAULT_GAIN_PER_MV
     ecg, info = preprocess(x, fs, gain_per_mv=gain, return_info=True)
     return ecg, info.flat_leads, info.saturated_leads
+
+
+def _quality(x: np.ndarray, fs: int, gain_per_mv):
+    """Native per-lead quality of a checked record (edgecardio.quality.window_quality's core)."""
+    from .quality import Quality
+
+    indices, flags = _core.window_quality(x, fs, float(gain_per_mv) if x.dtype.kind in "iu" else 1000.0)
+    return Quality(indices, flags, fs)
 
 
 def _lead_names(leads) -> Tuple[str, ...]:

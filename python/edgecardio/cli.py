@@ -3,6 +3,7 @@
     edgecardio predict RECORD... [--json]       # WFDB (with or without .hea) or .npy (12, n) + --fs-hz
     edgecardio bench [--out benchmark_results.json]
     edgecardio info [--json]
+    edgecardio monitor SOURCE [--realtime] [--jsonl]   # a stream: WFDB/.npy replayed, or - (raw int16 on stdin)
     edgecardio app [--port 8501]                # the Streamlit app (pip install "edgecardio[app]")
 
 Errors in the input (missing files, bad shapes, unsupported rates, implausible demographics) print one
@@ -367,6 +368,102 @@ def cmd_app(a) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- monitor
+FRAME_CHANNELS = mc.N_LEADS
+FRAME_BYTES = 2 * FRAME_CHANNELS  # little-endian int16 per channel, channels interleaved
+
+
+def _monitor_line(r) -> str:
+    probs = " ".join(f"{c} {r.prediction.probabilities[c]:.3f}" for c in mc.CLASSES)
+    stable = ",".join(r.stable_labels) or "-"
+    raw = ",".join(r.labels) or "-"
+    q = r.quality
+    if not q.trusted:
+        state = f"UNTRUSTED ({q.reason})"
+    else:
+        bad = " ".join(f"{lead}:{'/'.join(q.lead_flags(lead))}" for lead in q.unusable_leads)
+        state = f"bad leads {bad}" if bad else "ok"
+    mark = " (flush)" if r.flushed else ""
+    return f"{r.t_end_s:8.2f}{mark}  {stable:<14} {raw:<14} {probs}  {state}"
+
+
+def _stdin_chunks(stream, frames_per_chunk: int):
+    """(12, k) int16 chunks from raw interleaved little-endian frames; a partial frame at the end
+    raises CliError after every whole frame before it was yielded."""
+    want = frames_per_chunk * FRAME_BYTES
+    rest = b""
+    while True:
+        block = stream.read(want)
+        if not block:
+            break
+        data = rest + block
+        whole = len(data) // FRAME_BYTES * FRAME_BYTES
+        rest = data[whole:]
+        if whole:
+            frames = np.frombuffer(data[:whole], dtype="<i2").reshape(-1, FRAME_CHANNELS)
+            yield np.ascontiguousarray(frames.T.astype(np.int16))
+    if rest:
+        raise CliError(f"stdin ended with a partial frame ({len(rest)} of {FRAME_BYTES} bytes): the stream must be "
+                       f"frames of {FRAME_CHANNELS} interleaved little-endian int16 channels ({FRAME_BYTES} bytes "
+                       f"each); check the channel count and sample format of the source. Results before it are complete.")
+
+
+def cmd_monitor(a) -> int:
+    from .monitor import Monitor
+
+    if a.source == "-":
+        if a.fs_hz is None:
+            raise CliError("monitoring stdin needs --fs-hz (and --gain-per-mv unless it is 1000 counts per mV)")
+        fs, gain = a.fs_hz, 1000.0 if a.gain_per_mv is None else a.gain_per_mv
+        x = None
+    else:
+        x, fs, gain = load_record(a.source, a.fs_hz, a.gain_per_mv)
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[0] != mc.N_LEADS:
+            raise CliError(f"{a.source}: shape {x.shape}; a ({mc.N_LEADS}, n) record is needed"
+                           + ("; transpose it" if x.ndim == 2 and x.shape[1] == mc.N_LEADS else ""))
+        if x.dtype.kind == "f":
+            gain = 1000.0
+    mon = Monitor(fs, classifier=_classifier(a), hop_s=a.hop_s, gain_per_mv=gain, age=a.age, sex=a.sex,
+                  height_cm=a.height_cm, weight_kg=a.weight_kg, stable_k=a.stable_k, stable_m=a.stable_m,
+                  max_bad_leads=a.max_bad_leads)
+    fs = mon.fs_hz
+    if a.chunk_ms <= 0:
+        raise CliError(f"--chunk-ms must be positive, got {a.chunk_ms:g}")
+    k = max(1, int(round(fs * a.chunk_ms / 1000.0)))
+    if not a.jsonl:
+        print(f"# {a.source}: {fs} Hz, hop {mon.hop_s:g} s, stable = {a.stable_k} of {a.stable_m} windows; "
+              f"columns: end of window (s), stable labels, window labels, probabilities, quality", flush=True)
+
+    def emit(results):
+        for r in results:
+            print(json.dumps(r.to_dict()) if a.jsonl else _monitor_line(r), flush=True)
+
+    n_results = 0
+    try:
+        if x is None:
+            chunks = _stdin_chunks(sys.stdin.buffer, k)
+        else:
+            chunks = (x[:, i: i + k] for i in range(0, x.shape[1], k))
+        t0 = time.perf_counter()
+        for chunk in chunks:
+            res = mon.push(chunk)
+            if a.realtime and x is not None:  # a replay paced as the samples would arrive
+                delay = t0 + mon.samples_seen / fs - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+            emit(res)
+            n_results += len(res)
+    finally:
+        # Whatever ends the stream (its end, a malformed frame, Ctrl-C), the last partial hop is shown.
+        res = mon.flush()
+        emit(res)
+        n_results += len(res)
+    if n_results == 0:
+        print(f"{PROG}: the stream ended after {mon.t_s:g} s, before its first 10-s window", file=sys.stderr)
+    return 0
+
+
 # ---------------------------------------------------------------- argument parsing
 def _model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
@@ -418,6 +515,23 @@ def build_parser() -> argparse.ArgumentParser:
     _record_options(p)
     _model_options(p)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("monitor", help="follow a stream: a diagnosis and lead quality every hop",
+                       description="Replay a record (WFDB or .npy; --realtime paces it) or read a live stream "
+                                   "from stdin ('-': raw little-endian int16 frames of 12 interleaved channels, "
+                                   "with --fs-hz and --gain-per-mv) and print one line per hop, or JSON lines.")
+    p.add_argument("source", metavar="SOURCE", help="a WFDB record, a .npy array (12, n), or - for stdin")
+    p.add_argument("--hop-s", type=float, default=1.0, help="seconds between windows (default 1)")
+    p.add_argument("--realtime", action="store_true", help="replay a record at its sampling rate")
+    p.add_argument("--chunk-ms", type=float, default=40.0, help="samples pushed at a time (default 40 ms)")
+    p.add_argument("--jsonl", action="store_true", help="one JSON object per hop")
+    p.add_argument("--stable-k", type=int, default=2, help="a class is stable in k of the last m windows (k, default 2)")
+    p.add_argument("--stable-m", type=int, default=3, help="(m, default 3)")
+    p.add_argument("--max-bad-leads", type=int, default=2,
+                   help="a window with more unusable leads is untrusted (default 2)")
+    _record_options(p)
+    _model_options(p)
+    p.set_defaults(func=cmd_monitor)
 
     p = sub.add_parser("info", help="versions, engine, model card")
     p.add_argument("--json", action="store_true")
