@@ -25,7 +25,7 @@ import numpy as np
 from . import _core
 from . import modelcard as mc
 from .classifier import Classifier, Prediction
-from .preprocess import DEFAULT_GAIN_PER_MV, _check_rate
+from ._checks import DEFAULT_GAIN_PER_MV, check_rate
 from .quality import DEFAULT_MAX_BAD_LEADS, Quality, check_max_bad_leads, check_thresholds
 
 WINDOW_S = mc.N_SAMPLES // mc.MODEL_FS_HZ  # the model's 10 s
@@ -120,7 +120,7 @@ class Monitor:
                  gain_per_mv: float = DEFAULT_GAIN_PER_MV, age=None, sex=None, height_cm=None, weight_kg=None,
                  stable_k: int = 2, stable_m: int = 3, max_bad_leads: int = DEFAULT_MAX_BAD_LEADS,
                  thresholds: Optional[Mapping] = None):
-        self._fs = _check_rate(fs_hz)
+        self._fs = check_rate(fs_hz)
         if isinstance(hop_s, (bool, np.bool_)) or not isinstance(hop_s, Real):
             raise TypeError(f"hop_s must be a number of seconds, got {hop_s!r}")
         hop = hop_s * self._fs

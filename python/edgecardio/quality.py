@@ -186,21 +186,14 @@ def window_quality(signal, fs_hz, *, gain_per_mv: float = 1000.0, thresholds: Op
     -------
     Quality
     """
-    from .preprocess import _as_native_rows, _check_rate
+    from ._checks import as_native_rows, as_record, check_gain, check_rate
 
-    x = np.asarray(signal)
-    if x.dtype == object or x.dtype.kind not in "iuf":
-        raise TypeError(f"signal must be int16 ADC counts or float millivolts, got dtype {x.dtype}")
-    if x.ndim != 2 or x.shape[0] != N_LEADS:
-        hint = "; transpose? pass signal.T" if x.ndim == 2 and x.shape[1] == N_LEADS else ""
-        raise ValueError(f"signal must have shape ({N_LEADS}, n_samples), got {x.shape}{hint}")
-    fs = _check_rate(fs_hz)
+    x = as_record(signal)
+    fs = check_rate(fs_hz)
     if x.shape[1] < 2 * fs:
         raise ValueError(f"signal has {x.shape[1]} samples ({x.shape[1] / fs:g} s at {fs} Hz); the quality "
                          f"indices need at least 2 s ({2 * fs} samples)")
-    if isinstance(gain_per_mv, (bool, np.bool_)) or not isinstance(gain_per_mv, Real) \
-            or not np.isfinite(gain_per_mv) or gain_per_mv <= 0:
-        raise ValueError(f"gain_per_mv must be positive and finite (ADC counts per mV), got {gain_per_mv!r}")
+    gain_per_mv = check_gain(gain_per_mv)
     thr = check_thresholds(thresholds)
     mbl = check_max_bad_leads(max_bad_leads)
     if x.dtype.kind == "f" and not np.isfinite(x).all():
@@ -209,7 +202,7 @@ def window_quality(signal, fs_hz, *, gain_per_mv: float = 1000.0, thresholds: Op
         sw.push(np.ascontiguousarray(x, dtype=np.float64), 0)
         idx, flags = sw.quality()
     else:
-        x = _as_native_rows(x, gain_per_mv if x.dtype.kind in "iu" else 1000.0)
+        x = as_native_rows(x, gain_per_mv if x.dtype.kind in "iu" else 1000.0)
         idx, flags = _core.window_quality(x, fs, float(gain_per_mv), thresholds=thr)
     return Quality(idx, flags, fs, mbl)
 
