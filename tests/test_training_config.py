@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from training.config import ConfigError, load_config
+from training.config import REPO, ConfigError, load_config
 
 CONFIG = "training/configs/lightecgnet.json"
 
@@ -23,6 +23,10 @@ def test_shipped_config_resolves():
     ("data.val_folds=[8]", "overlap"),
     ("train.lr=\"fast\"", "must be like"),
     ("data.classes=[\"MI\",\"NORM\",\"STTC\",\"CD\",\"HYP\"]", "model-card order"),
+    ("model.block=\"dense\"", "model.block"),
+    ("model.kernel2=4", "odd"),
+    # the number of epochs must not depend on the machine's speed: no wall-time budget
+    ("train.max_minutes=50", "unknown config key 'train.max_minutes'"),
 ])
 def test_bad_options_fail(override, message):
     with pytest.raises((ConfigError, ValueError), match=message.replace("[", r"\[").replace("(", r"\(")):
@@ -129,3 +133,25 @@ assert "torch" not in sys.modules
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "refused: unknown config key 'train.epochz'" in r.stdout
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in (REPO / "training" / "configs").glob("*.json")))
+def test_every_config_in_the_repository_resolves(config):
+    load_config(REPO / "training" / "configs" / config)
+
+
+def test_plain_blocks_build_the_configured_network():
+    torch = pytest.importorskip("torch")
+    from training.config import ModelConfig
+    from training.model import LightECGNet, PlainResBlock, count_parameters
+
+    cfg = load_config(REPO / "training" / "configs" / "resnet_s.json")
+    model = LightECGNet(ModelConfig(**cfg["model"])).eval()
+    blocks = list(model.blocks)
+    assert len(blocks) == sum(cfg["model"]["blocks_per_stage"]) and all(isinstance(b, PlainResBlock) for b in blocks)
+    assert not any(c.groups > 1 for c in model.modules() if isinstance(c, torch.nn.Conv1d))  # no depthwise conv
+    assert model.stem[0].stride == (2,)
+    assert count_parameters(model) == 297701 <= 300_000
+    with torch.no_grad():
+        assert model(torch.zeros(2, 12, 250), torch.zeros(2, 8)).shape == (2, 5)
+        assert model(torch.zeros(1, 12, 1000), torch.zeros(1, 8)).shape == (1, 5)

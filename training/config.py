@@ -33,13 +33,18 @@ class ModelConfig:
     use_demographics: bool = True
     dropout: float = 0.2  # before the head
     block_dropout: float = 0.0  # spatial dropout inside residual branches
+    block: str = "ds"  # "ds": depthwise-separable residual blocks; "plain": two dense convolutions
+    kernel2: int = 0  # "plain" blocks: kernel of the second convolution (0: the same as kernel)
+    stem_stride: int = 1
 
     def __post_init__(self):
         if self.pool not in ("avg", "avgmax"):
             raise ValueError(f"model.pool must be 'avg' or 'avgmax', got {self.pool!r}")
         if len(self.stage_channels) != len(self.blocks_per_stage):
             raise ValueError("model.stage_channels and model.blocks_per_stage must have the same length")
-        if self.kernel % 2 == 0 or self.stem_kernel % 2 == 0:
+        if self.block not in ("ds", "plain"):
+            raise ValueError(f"model.block must be 'ds' or 'plain', got {self.block!r}")
+        if self.kernel % 2 == 0 or self.stem_kernel % 2 == 0 or (self.kernel2 and self.kernel2 % 2 == 0):
             raise ValueError("model kernels must be odd (same padding)")
 
     def to_dict(self) -> dict:
@@ -100,7 +105,6 @@ DEFAULTS: dict[str, Any] = {
             "demographics_dropout": 0.1,  # probability of marking all demographics missing
         },
         "early_stopping_patience": 10,  # epochs without a better validation macro AUC
-        "max_minutes": 80.0,  # stop training (keeping the best checkpoint) past this wall time
         "num_threads": 2,
         "steps_per_epoch": 0,  # 0 = one pass over the training folds
         "val_every": 1,
