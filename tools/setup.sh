@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh machine: ONNX Runtime headers, a virtual environment in .venv with the
-# package built and installed (plus its test and training extras), and, with --dev, the aarch64 cross
+# package built and installed (plus its test, training, file-format, scoring and Ray extras, so the
+# tests of every reader and engine run instead of skipping), and, with --dev, the aarch64 cross
 # compiler and qemu used by toolchains/. Safe to run again: every step skips what is already there.
 #   bash tools/setup.sh          # runtime + tests + training
 #   bash tools/setup.sh --dev    # also g++-aarch64-linux-gnu and qemu-user-static (root, apt)
@@ -27,5 +28,5 @@ PY=${PYTHON:-python3}
 # Build requirements installed once, then --no-build-isolation so rebuilds reuse build/ incrementally.
 .venv/bin/python -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.12"
 .venv/bin/python -m pip install -q --no-build-isolation \
-  -Ccmake.define.EDGECARDIO_REQUIRE_ORT=ON ".[test,train]"
+  -Ccmake.define.EDGECARDIO_REQUIRE_ORT=ON ".[test,train,formats,score,ray]"
 .venv/bin/python -c "import edgecardio, sys; print('setup: edgecardio', edgecardio.__version__, 'native ORT runner:', edgecardio.HAS_NATIVE_ORT)"

@@ -1,0 +1,288 @@
+"""edgecardio.read_record: lead names, WFDB formats and checks, .npy, EDF/BDF, DICOM, and the
+corrupt-file corpora (each must be a one-line RecordError naming the file, in Python and in the CLI)."""
+import warnings
+
+import numpy as np
+import pytest
+
+import edgecardio
+from edgecardio import RecordError, read_record, wfdb_io
+from edgecardio.cli import main
+from edgecardio.io import LEAD_ORDER, lead_order, standard_lead
+
+from _io_helpers import LEADS, corrupt_npy_corpus, corrupt_wfdb_corpus, ecg_counts, header_text, write_wfdb
+
+
+@pytest.fixture(scope="module")
+def clf():
+    return edgecardio.Classifier(backend="native" if edgecardio.HAS_NATIVE_ORT else "onnxruntime")
+
+
+# ---------------------------------------------------------------- lead names
+@pytest.mark.parametrize("written, lead", [
+    ("aVR", "aVR"), ("AVR", "aVR"), ("avr", "aVR"), (" aVL ", "aVL"), ("Lead aVF", "aVF"), ("I", "I"),
+    ("Lead I (Einthoven)", "I"), ("Lead III", "III"), ("ECG V1", "V1"), ("EKG-V6", "V6"), ("v3", "V3"),
+    ("ECG_II", "II"), ("DII", "II"), ("lead_v4", "V4"), ("ECGaVR", "aVR"),
+    ("-aVR", None), ("V7", None), ("MLII", None), ("Resp", None), ("", None), ("IIII", None),
+])
+def test_standard_lead(written, lead):
+    assert standard_lead(written) == lead
+
+
+def test_lead_order_reorders_and_ignores_extra_leads():
+    names = ["V6", "Resp", "v5", "V4", "V3", "V2", "V1", "AVF", "avl", "aVR", "III", "II", "I"]
+    order = lead_order(names, "x")
+    assert [standard_lead(names[i]) for i in order] == list(LEAD_ORDER)
+
+
+# ---------------------------------------------------------------- WFDB against the wfdb package
+@pytest.mark.parametrize("fmt", ["8", "16", "24", "32", "61", "80", "160", "212", "310", "311"])
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 1000])
+def test_wfdb_formats_match_wfdb(tmp_path, rng, fmt, n):
+    wfdb = pytest.importorskip("wfdb")
+    bits = {"8": 8, "16": 16, "24": 24, "32": 32, "61": 16, "80": 8, "160": 16, "212": 12, "310": 10, "311": 10}[fmt]
+    lim = (1 << (bits - 1)) - 1
+    if fmt == "8":
+        lim = 40  # first differences must fit a byte: a slow walk
+        d = np.cumsum(rng.integers(-3, 4, (n, 3)), axis=0)
+    else:
+        d = rng.integers(-lim, lim + 1, (n, 3))
+        d[0, 0], d[-1, -1] = -lim, lim
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wfdb.wrsamp("rec", fs=500, units=["mV"] * 3, sig_name=["a", "b", "c"], d_signal=d.astype(np.int64),
+                    fmt=[fmt] * 3, adc_gain=[200.0] * 3, baseline=[0] * 3, write_dir=str(tmp_path))
+    ours = wfdb_io.read_wfdb(tmp_path / "rec")  # verify=True: wfdb's checksums and initial values agree
+    ref = wfdb.rdrecord(str(tmp_path / "rec"), physical=False)
+    np.testing.assert_array_equal(ours.digital, ref.d_signal.T)
+    np.testing.assert_array_equal(ours.digital, d.T)
+    assert not ours.invalid.any()
+
+
+def test_wfdb_twelve_lead_record_read_as_counts(tmp_path, clf):
+    x = ecg_counts(500, 10, seed=3)
+    path = write_wfdb(tmp_path, "r", x)
+    rec = read_record(path)
+    assert rec.format == "wfdb" and rec.fs_hz == 500 and rec.gain_per_mv == 1000
+    assert rec.signal.dtype == np.int16 and rec.lead_names == LEADS
+    np.testing.assert_array_equal(rec.signal, x)
+    for p in (str(path) + ".hea", str(path) + ".dat"):
+        np.testing.assert_array_equal(read_record(p).signal, x)
+    assert rec.predict(clf).probabilities == clf.predict(x, 500, gain_per_mv=1000).probabilities
+
+
+def test_wfdb_leads_reordered_by_name(tmp_path):
+    x = ecg_counts(250, 10, seed=4)
+    perm = np.random.default_rng(0).permutation(12)
+    write_wfdb(tmp_path, "a", x)
+    write_wfdb(tmp_path, "b", x[perm], names=tuple(LEADS[i].lower() for i in perm), fs_hz=250)
+    np.testing.assert_array_equal(read_record(tmp_path / "b").signal, x)
+
+
+def test_wfdb_per_lead_gains_and_units_give_millivolts(tmp_path):
+    x = ecg_counts(250, 10, seed=5)
+    gains = ["1000/mV"] * 6 + ["500(10)/mV"] * 3 + ["1/uV"] * 3
+    write_wfdb(tmp_path, "r", x, fs_hz=250, gain=gains)
+    rec = read_record(tmp_path / "r")
+    assert rec.signal.dtype == np.float64 and rec.gain_per_mv is None
+    want = np.concatenate([x[:6] / 1000, (x[6:9] - 10.0) / 500, x[9:] / 1000])
+    np.testing.assert_array_equal(rec.signal, want)
+
+
+def test_wfdb_comments_give_demographics(tmp_path, clf):
+    x = ecg_counts(500, 10, seed=6)
+    path = write_wfdb(tmp_path, "r", x)
+    with open(str(path) + ".hea", "a") as f:
+        f.write("# Age: 71\n# <sex>: F\n# Dx: 164889003\n")
+    rec = read_record(path)
+    assert rec.demographics == {"age": 71.0, "sex": "female", "height_cm": None, "weight_kg": None}
+    assert "Dx: 164889003" in rec.metadata["comments"]
+    want = clf.predict(x, 500, gain_per_mv=1000, age=71, sex="female")
+    assert rec.predict(clf).probabilities == want.probabilities
+    # a value given to predict overrides the file's
+    assert rec.predict(clf, age=30).probabilities == clf.predict(x, 500, age=30, sex="female").probabilities
+
+
+def test_wfdb_no_sample_count_reads_the_whole_file(tmp_path):
+    x = ecg_counts(100, 10, seed=9)
+    path = write_wfdb(tmp_path, "r", x, fs_hz=100, n_samples="")
+    np.testing.assert_array_equal(read_record(path).signal, x)
+
+
+def test_wfdb_wrong_format_is_caught_by_checksums(tmp_path):
+    """A header that says 212 for a format-16 file used to be decoded and diagnosed."""
+    x = ecg_counts(100, 10, seed=10)
+    path = write_wfdb(tmp_path, "r", x, fs_hz=100)
+    hea = tmp_path / "r.hea"
+    hea.write_text(hea.read_text().replace(" 16 1000 16 0 ", " 212 1000 12 0 "))
+    with pytest.raises(RecordError, match="checksums match 0 of 12"):
+        read_record(path)
+    # the override decodes it anyway (garbage, as the user asked)
+    assert read_record(path, verify=False).signal.shape == (12, 1000)
+
+
+def test_wfdb_invalid_samples_are_missing_not_values(tmp_path, clf):
+    x = ecg_counts(500, 10, seed=11)
+    x[7, 100:110] = -32768  # WFDB's invalid-sample marker in format 16
+    path = write_wfdb(tmp_path, "r", x)
+    rec = read_record(path)
+    assert rec.signal.dtype == np.float64 and rec.n_missing == 10
+    assert np.isnan(rec.signal[7, 100:110]).all() and np.isfinite(rec.signal[7, :100]).all()
+    with pytest.raises(RecordError, match=r"10 samples are missing .* in leads V2; the model cannot score"):
+        rec.predict(clf)
+
+
+def test_wfdb_format_212_invalid_marker(tmp_path):
+    wfdb = pytest.importorskip("wfdb")
+    d = np.arange(-200, 200, dtype=np.int64).reshape(100, 4)
+    d[5, 2] = -2048
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wfdb.wrsamp("rec", fs=500, units=["mV"] * 4, sig_name=list("abcd"), d_signal=d, fmt=["212"] * 4,
+                    adc_gain=[200.0] * 4, baseline=[0] * 4, write_dir=str(tmp_path))
+    w = wfdb_io.read_wfdb(tmp_path / "rec")
+    assert w.invalid.sum() == 1 and w.invalid[2, 5]
+    phys = w.physical_mv()
+    assert np.isnan(phys[2, 5]) and np.isnan(wfdb.rdrecord(str(tmp_path / "rec")).p_signal[5, 2])
+
+
+# ---------------------------------------------------------------- .npy
+def test_npy_int_and_float(tmp_path, clf):
+    x = ecg_counts(250, 10, seed=12)
+    np.save(tmp_path / "i.npy", x)
+    np.save(tmp_path / "f.npy", x / 1000.0)
+    ri = read_record(tmp_path / "i.npy", fs_hz=250)
+    assert ri.signal.dtype == np.int16 and ri.gain_per_mv == 1000 and ri.format == "npy"
+    assert read_record(tmp_path / "i.npy", fs_hz=250, gain_per_mv=500).gain_per_mv == 500
+    rf = read_record(tmp_path / "f.npy", fs_hz=250)
+    assert rf.signal.dtype == np.float64 and rf.gain_per_mv is None
+    assert ri.predict(clf).probabilities == clf.predict(x, 250).probabilities
+    assert rf.predict(clf).probabilities == clf.predict(x / 1000.0, 250).probabilities
+    with pytest.raises(RecordError, match="needs --fs-hz"):
+        read_record(tmp_path / "i.npy")
+
+
+def test_npy_nan_is_missing(tmp_path, clf):
+    x = ecg_counts(250, 10, seed=13) / 1000.0
+    x[0, 3] = np.nan
+    np.save(tmp_path / "n.npy", x)
+    rec = read_record(tmp_path / "n.npy", fs_hz=250)
+    assert rec.n_missing == 1
+    with pytest.raises(RecordError, match="n.npy: 1 samples are missing .* in leads I"):
+        rec.predict(clf)
+
+
+# ---------------------------------------------------------------- corrupt-file corpora
+def test_corrupt_wfdb_corpus(tmp_path):
+    cases = corrupt_wfdb_corpus(tmp_path)
+    assert len(cases) >= 20
+    for case, path, pattern in cases:
+        with pytest.raises((RecordError, FileNotFoundError), match=pattern):
+            read_record(path)
+
+
+def test_corrupt_npy_corpus(tmp_path):
+    for case, path, pattern in corrupt_npy_corpus(tmp_path):
+        with pytest.raises(RecordError, match=pattern):
+            read_record(path, fs_hz=100)
+
+
+def test_empty_and_odd_paths(tmp_path):
+    with pytest.raises(RecordError, match="empty record path"):
+        read_record("")
+    with pytest.raises(RecordError, match="empty record path"):
+        read_record("  ")
+    with pytest.raises(TypeError, match="path must be"):
+        read_record(5)
+    with pytest.raises(FileNotFoundError, match="record not found"):
+        read_record(tmp_path / "nothing")
+    with pytest.raises(RecordError, match="is a directory"):
+        read_record(tmp_path / "d.npy", fs_hz=100) if (tmp_path / "d.npy").mkdir() is None else None
+
+
+def test_corpora_through_the_cli_are_one_line(tmp_path, capsys):
+    """Every corrupt file: exit status 1 and one line naming the file, never a traceback."""
+    cases = [(str(p), pat) for _, p, pat in corrupt_wfdb_corpus(tmp_path / "w")]
+    cases += [(str(p), pat) for _, p, pat in corrupt_npy_corpus(tmp_path / "n")]
+    cases.append(("", "empty record path"))
+    for path, pattern in cases:
+        code = main(["predict", path, "--fs-hz", "100"] if path.endswith(".npy") else ["predict", path])
+        _, err = capsys.readouterr()
+        assert code == 1, path
+        assert err.startswith("edgecardio: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+        if path:
+            assert path.rsplit("/", 1)[-1].split(".")[0] in err or "r.dat" in err or "r.hea" in err, err
+
+
+def test_cli_no_verify(tmp_path, capsys):
+    x = ecg_counts(100, 10, seed=14)
+    path = write_wfdb(tmp_path, "r", x, fs_hz=100)
+    hea = tmp_path / "r.hea"
+    hea.write_text(hea.read_text().replace(" 16 1000 16 0 ", " 16+2 1000 16 0 "))
+    with open(tmp_path / "r.dat", "ab") as f:
+        f.write(b"\0\0")
+    assert main(["predict", str(path)]) == 1
+    assert "checksums match" in capsys.readouterr().err
+    assert main(["predict", str(path), "--no-verify", "--json"]) == 0
+
+
+# ---------------------------------------------------------------- EDF / BDF
+@pytest.mark.parametrize("suffix", [".edf", ".bdf"])
+def test_edf_and_bdf(tmp_path, suffix, clf):
+    pyedflib = pytest.importorskip("pyedflib", reason="EDF needs pyedflib: pip install 'edgecardio[formats]'")
+    x_mv = ecg_counts(500, 10, seed=15) / 1000.0
+    labels = ["ECG " + lead for lead in LEADS]
+    perm = np.random.default_rng(1).permutation(12)  # file order differs from the model's
+    path = tmp_path / f"r{suffix}"
+    file_type = pyedflib.FILETYPE_EDFPLUS if suffix == ".edf" else pyedflib.FILETYPE_BDFPLUS
+    dmax = 32767 if suffix == ".edf" else 8388607
+    with pyedflib.EdfWriter(str(path), 12, file_type=file_type) as w:
+        w.setSignalHeaders([{"label": labels[i], "dimension": "uV", "sample_frequency": 500,
+                             "physical_max": 10000.0, "physical_min": -10000.0,
+                             "digital_max": dmax, "digital_min": -dmax - 1} for i in perm])
+        w.setSex(1)
+        w.writeSamples([np.ascontiguousarray(x_mv[i] * 1000.0) for i in perm])
+    rec = read_record(path)
+    assert rec.format == "edf" and rec.fs_hz == 500 and rec.lead_names == tuple(labels)
+    lsb_mv = 20.0 / (2 * dmax + 1)  # physical range over digital steps, in mV
+    np.testing.assert_allclose(rec.signal, x_mv, rtol=0, atol=lsb_mv)
+    assert rec.metadata.get("sex") == "male"
+    assert rec.predict(clf).labels is not None
+
+
+def test_edf_missing_extra_message(monkeypatch, tmp_path):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pyedflib(name, *a, **k):
+        if name == "pyedflib":
+            raise ImportError("no")
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_pyedflib)
+    monkeypatch.delitem(__import__("sys").modules, "pyedflib", raising=False)
+    (tmp_path / "r.edf").write_bytes(b"0")
+    with pytest.raises(ImportError, match=r"edgecardio\[formats\]"):
+        read_record(tmp_path / "r.edf")
+
+
+# ---------------------------------------------------------------- DICOM
+def test_dicom_waveform_ecg(clf):
+    pydicom = pytest.importorskip("pydicom", reason="DICOM needs pydicom: pip install 'edgecardio[formats]'")
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file("waveform_ecg.dcm")
+    if path is None:
+        pytest.skip("pydicom's test data has no waveform_ecg.dcm")
+    rec = read_record(path)
+    ds = pydicom.dcmread(path)
+    assert rec.format == "dicom" and rec.signal.shape[0] == 12
+    assert rec.fs_hz == float(ds.WaveformSequence[0].SamplingFrequency)
+    assert [standard_lead(n) for n in rec.lead_names] == list(LEAD_ORDER)
+    # the file states microvolts: a real ECG is a few mV, not thousands
+    assert 0.1 < np.abs(rec.signal).max() < 20
+    raw = ds.waveform_array(0)
+    names = [ch.ChannelSourceSequence[0].CodeMeaning for ch in ds.WaveformSequence[0].ChannelDefinitionSequence]
+    v1 = [standard_lead(n) for n in names].index("V1")
+    np.testing.assert_allclose(rec.signal[6], raw[:, v1] / 1000.0)
