@@ -23,7 +23,8 @@ def header_text(name, counts, fs_hz=500, gain="1000", fmt="16", names=LEADS, dat
         tail = f" {int(counts[i, 0])} {int(counts[i].astype(np.int64).sum()) % 65536} 0" if checksums else ""
         g = gain[i] if isinstance(gain, (list, tuple)) else gain
         f = fmt[i] if isinstance(fmt, (list, tuple)) else fmt
-        lines.append(f"{dat} {f} {g} 16 0{tail} {lead}")
+        # header(5): the description follows the checksum fields, so without them the leads go unnamed
+        lines.append(f"{dat} {f} {g} 16 0{tail} {lead}" if checksums else f"{dat} {f} {g} 16 0")
     return "\n".join(lines) + "\n"
 
 

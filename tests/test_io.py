@@ -36,27 +36,71 @@ def test_lead_order_reorders_and_ignores_extra_leads():
 
 
 # ---------------------------------------------------------------- WFDB against the wfdb package
-@pytest.mark.parametrize("fmt", ["8", "16", "24", "32", "61", "80", "160", "212", "310", "311"])
-@pytest.mark.parametrize("n", [1, 2, 3, 7, 1000])
+def encode(fmt: int, v: np.ndarray) -> bytes:
+    """Interleaved samples -> the bytes of a WFDB signal file (signal(5)); the oracle's input."""
+    v = v.astype(np.int64)
+    if fmt == 16:
+        return v.astype("<i2").tobytes()
+    if fmt == 61:
+        return v.astype(">i2").tobytes()
+    if fmt == 160:
+        return (v + 32768).astype("<u2").tobytes()
+    if fmt == 32:
+        return v.astype("<i4").tobytes()
+    if fmt == 80:
+        return (v + 128).astype(np.uint8).tobytes()
+    if fmt == 24:
+        u = v & 0xFFFFFF
+        return np.stack([u & 0xFF, (u >> 8) & 0xFF, u >> 16], axis=1).astype(np.uint8).tobytes()
+    if fmt == 212:
+        u = np.append(v & 0xFFF, np.zeros(v.size % 2, np.int64)).reshape(-1, 2)
+        b = np.stack([u[:, 0] & 0xFF, (u[:, 0] >> 8) | ((u[:, 1] >> 8) << 4), u[:, 1] & 0xFF], axis=1)
+        return b.astype(np.uint8).tobytes()[:(3 * v.size + 1) // 2]
+    if fmt in (310, 311):
+        u = np.append(v & 0x3FF, np.zeros(-v.size % 3, np.int64)).reshape(-1, 3)
+        if fmt == 310:
+            w0 = (u[:, 0] << 1) | ((u[:, 2] & 0x1F) << 11)
+            w1 = (u[:, 1] << 1) | ((u[:, 2] >> 5) << 11)
+            b = np.stack([w0 & 0xFF, w0 >> 8, w1 & 0xFF, w1 >> 8], axis=1)
+        else:
+            w = u[:, 0] | (u[:, 1] << 10) | (u[:, 2] << 20)
+            b = np.stack([w & 0xFF, (w >> 8) & 0xFF, (w >> 16) & 0xFF, w >> 24], axis=1)
+        n_bytes = 4 * (v.size // 3) + {0: 0, 1: 2, 2: 4 if fmt == 310 else 3}[v.size % 3]
+        return b.astype(np.uint8).tobytes()[:n_bytes]
+    raise AssertionError(fmt)
+
+
+BITS = {8: 8, 16: 16, 24: 24, 32: 32, 61: 16, 80: 8, 160: 16, 212: 12, 310: 10, 311: 10}
+
+
+@pytest.mark.parametrize("fmt", sorted(BITS))
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 7, 1000])
 def test_wfdb_formats_match_wfdb(tmp_path, rng, fmt, n):
+    """Every uncompressed format, against wfdb.rdrecord (the files are written here from signal(5))."""
     wfdb = pytest.importorskip("wfdb")
-    bits = {"8": 8, "16": 16, "24": 24, "32": 32, "61": 16, "80": 8, "160": 16, "212": 12, "310": 10, "311": 10}[fmt]
-    lim = (1 << (bits - 1)) - 1
-    if fmt == "8":
-        lim = 40  # first differences must fit a byte: a slow walk
-        d = np.cumsum(rng.integers(-3, 4, (n, 3)), axis=0)
+    n_sig = 3
+    lim = (1 << (BITS[fmt] - 1)) - 1
+    if fmt == 8:  # first differences: a walk whose steps fit a byte
+        d = 50 + np.cumsum(rng.integers(-100, 101, (n, n_sig)), axis=0)
+        data = np.diff(np.vstack([d[:1], d]), axis=0).astype(np.int8).tobytes()
     else:
-        d = rng.integers(-lim, lim + 1, (n, 3))
+        d = rng.integers(-lim, lim + 1, (n, n_sig))  # -lim - 1 is the invalid-sample marker
         d[0, 0], d[-1, -1] = -lim, lim
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        wfdb.wrsamp("rec", fs=500, units=["mV"] * 3, sig_name=["a", "b", "c"], d_signal=d.astype(np.int64),
-                    fmt=[fmt] * 3, adc_gain=[200.0] * 3, baseline=[0] * 3, write_dir=str(tmp_path))
-    ours = wfdb_io.read_wfdb(tmp_path / "rec")  # verify=True: wfdb's checksums and initial values agree
+        data = encode(fmt, d.ravel())
+    (tmp_path / "rec.dat").write_bytes(data)
+    lines = [f"rec {n_sig} 500 {n}"]
+    for i in range(n_sig):
+        lines.append(f"rec.dat {fmt} 200/mV {BITS[fmt]} 0 {d[0, i]} {int(d[:, i].sum()) % 65536} 0 s{i}")
+    (tmp_path / "rec.hea").write_text("\n".join(lines) + "\n")
+    ours = wfdb_io.read_wfdb(tmp_path / "rec")  # verify=True: the checksums and initial values agree
     ref = wfdb.rdrecord(str(tmp_path / "rec"), physical=False)
     np.testing.assert_array_equal(ours.digital, ref.d_signal.T)
     np.testing.assert_array_equal(ours.digital, d.T)
     assert not ours.invalid.any()
+    # a short file is an error, not a silent zero-fill
+    (tmp_path / "rec.dat").write_bytes(data[:-1])
+    with pytest.raises(RecordError, match="holds"):
+        wfdb_io.read_wfdb(tmp_path / "rec")
 
 
 def test_wfdb_twelve_lead_record_read_as_counts(tmp_path, clf):
@@ -158,7 +202,7 @@ def test_npy_int_and_float(tmp_path, clf):
     assert rf.signal.dtype == np.float64 and rf.gain_per_mv is None
     assert ri.predict(clf).probabilities == clf.predict(x, 250).probabilities
     assert rf.predict(clf).probabilities == clf.predict(x / 1000.0, 250).probabilities
-    with pytest.raises(RecordError, match="needs --fs-hz"):
+    with pytest.raises(RecordError, match="needs its sampling rate"):
         read_record(tmp_path / "i.npy")
 
 
@@ -196,8 +240,9 @@ def test_empty_and_odd_paths(tmp_path):
         read_record(5)
     with pytest.raises(FileNotFoundError, match="record not found"):
         read_record(tmp_path / "nothing")
+    (tmp_path / "d.npy").mkdir()
     with pytest.raises(RecordError, match="is a directory"):
-        read_record(tmp_path / "d.npy", fs_hz=100) if (tmp_path / "d.npy").mkdir() is None else None
+        read_record(tmp_path / "d.npy", fs_hz=100)
 
 
 def test_corpora_through_the_cli_are_one_line(tmp_path, capsys):

@@ -59,12 +59,13 @@ def _classifier(a):
 
 
 def cmd_predict(a) -> int:
+    # every record is read before the model loads: a bad file is reported at once
+    records = [(path, read(path, a.fs_hz, a.gain_per_mv, not a.no_verify)) for path in a.records]
     clf = _classifier(a)
     rows = []
     given = {k: v for k, v in (("age", a.age), ("sex", a.sex), ("height_cm", a.height_cm),
                                ("weight_kg", a.weight_kg)) if v is not None}
-    for path in a.records:
-        rec = read(path, a.fs_hz, a.gain_per_mv, not a.no_verify)
+    for path, rec in records:
         r = rec.predict(clf, **given)  # demographics given here override the file's
         rows.append({"record": path, "fs_hz": rec.fs_hz, **r.to_dict()})
     if a.json:

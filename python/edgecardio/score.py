@@ -3,7 +3,7 @@
     df = edgecardio.score(["records100/"], "results.parquet")              # a process pool here
     df = edgecardio.score(["manifest.csv"], "results.csv", engine="ray")   # Ray Data, here or a cluster
 
-A row per record: ``record`` (its path), the five probabilities (``NORM``, ``MI``, ``STTC``, ``CD``,
+A row per record: ``record`` (its path; a WFDB record by its ``.hea``), the five probabilities (``NORM``, ``MI``, ``STTC``, ``CD``,
 ``HYP``), ``labels``, ``flat_leads``, ``saturated_leads`` (comma-separated lead names), ``fs_hz``,
 ``model``, ``model_version`` and ``error``: a record that cannot be read or scored becomes a row with
 its error (probabilities NaN), never the end of the run. Each record is scored by
@@ -73,14 +73,29 @@ def expand_inputs(inputs, fs_hz: Optional[float] = None) -> List[Dict[str, Any]]
                          or Path(m).suffix.lower() not in SUFFIXES)
         else:
             tasks.append({"record": text})
+    for t in tasks:
+        t["record"] = _canonical(t["record"])
     seen, out = set(), []
     for t in tasks:  # a record given twice is scored once (a row per record)
         if t["record"] not in seen:
             seen.add(t["record"])
-            if fs_hz is not None and t.get("fs_hz") is None:
+            if fs_hz is not None and t.get("fs_hz") is None and t["record"].lower().endswith(".npy"):
                 t["fs_hz"] = float(fs_hz)
             out.append(t)
     return out
+
+
+def _canonical(record: str) -> str:
+    """A WFDB record named by its header (``rec``, ``rec.dat`` -> ``rec.hea``), so a record has one
+    name in the output whichever way it was given, and ``resume`` recognizes it."""
+    p = Path(record)
+    suffix = p.suffix.lower()
+    if suffix == ".dat" or (suffix not in SUFFIXES and not p.is_file()):
+        hea = (p.with_suffix("") if suffix == ".dat" else p).with_name(
+            (p.stem if suffix == ".dat" else p.name) + ".hea")
+        if hea.is_file():
+            return str(hea)
+    return record
 
 
 def _read_manifest(p: Path) -> List[Dict[str, Any]]:
@@ -269,8 +284,9 @@ def _journal_path(output: Path) -> Path:
 def _read_output(output: Path):
     pd = _pandas()
     if output.suffix.lower() == ".csv":
-        df = pd.read_csv(output, float_precision="round_trip", dtype={"record": str, "error": object,
-                                                                       "model_version": str})
+        # pandas < 3 parses floats approximately unless asked; 3 is exact and deprecates the option
+        exact = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+        df = pd.read_csv(output, dtype={"record": str, "error": object, "model_version": str}, **exact)
     else:
         df = pd.read_parquet(output)
     return [_clean_row(r) for r in df.to_dict("records")]
@@ -300,13 +316,17 @@ def _read_journal(path: Path) -> List[Dict[str, Any]]:
 
 def _frame(rows: List[Dict[str, Any]]):
     pd = _pandas()
-    df = pd.DataFrame(rows, columns=list(COLUMNS))
-    for c in CLASSES:
-        df[c] = df[c].astype("float64")
-    df["fs_hz"] = df["fs_hz"].astype("float64")
-    for c in ("record", "labels", "flat_leads", "saturated_leads", "model", "model_version", "error"):
-        df[c] = df[c].astype(object)
-    return df
+    # explicit dtypes: float64 numbers, and Python objects for text with None for "no error", so a
+    # frame does not change type with the rows it happens to hold (pandas >= 3 infers str with NaN)
+    cols = {}
+    for c in COLUMNS:
+        values = [r[c] for r in rows]
+        if c in CLASSES or c == "fs_hz":
+            cols[c] = pd.Series(values, dtype="float64")
+        else:
+            cols[c] = pd.Series([None if _is_missing(v) else str(v) for v in values] if c == "error" else values,
+                                dtype=object)
+    return pd.DataFrame(cols, columns=list(COLUMNS))
 
 
 def _write(df, output: Path) -> None:
