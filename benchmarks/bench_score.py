@@ -93,6 +93,22 @@ def stages(paths, clf):
     return out
 
 
+def worker_rss_mb(paths) -> dict:
+    """Peak RSS of one worker (a fresh process with one Scorer, after 200 records): the memory an
+    actor needs besides Ray's own."""
+    import subprocess
+
+    code = ("import resource, sys, edgecardio\n"
+            "from edgecardio.score import Options, Scorer\n"
+            "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "s = Scorer(Options())\n"
+            "for p in sys.argv[1:]: s.row({'record': p})\n"
+            "print(base, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    out = subprocess.run([sys.executable, "-c", code, *map(str, paths[:200])], capture_output=True, text=True,
+                         check=True).stdout.split()
+    return {"after_import_mb": int(out[0]) / 1024, "peak_mb": int(out[1]) / 1024}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("root", type=Path, help="a materialized PTB-XL (records100/ inside)")
@@ -118,6 +134,8 @@ def main(argv=None):
     plain_loop_read_record(paths[:50], clf)  # warm the page cache and the classifier
     res["stages"] = stages(paths, clf)
     print("stages:", json.dumps({k: round(v["share"], 3) for k, v in res["stages"].items()}), flush=True)
+    res["worker_rss"] = worker_rss_mb(paths)
+    print("worker RSS MB:", res["worker_rss"], flush=True)
     put("plain_loop_read_record", plain_loop_read_record(paths, clf))
     if not a.no_wfdb:
         put("plain_loop_wfdb", plain_loop_wfdb(paths, clf))

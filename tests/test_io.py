@@ -296,17 +296,9 @@ def test_edf_and_bdf(tmp_path, suffix, clf):
 
 
 def test_edf_missing_extra_message(monkeypatch, tmp_path):
-    import builtins
+    import sys
 
-    real_import = builtins.__import__
-
-    def no_pyedflib(name, *a, **k):
-        if name == "pyedflib":
-            raise ImportError("no")
-        return real_import(name, *a, **k)
-
-    monkeypatch.setattr(builtins, "__import__", no_pyedflib)
-    monkeypatch.delitem(__import__("sys").modules, "pyedflib", raising=False)
+    monkeypatch.setitem(sys.modules, "pyedflib", None)  # import pyedflib -> ImportError
     (tmp_path / "r.edf").write_bytes(b"0")
     with pytest.raises(ImportError, match=r"edgecardio\[formats\]"):
         read_record(tmp_path / "r.edf")

@@ -260,9 +260,10 @@ def _run_ray(tasks, options: Options, workers: int, chunk: int, address: Optiona
         frame = pd.DataFrame({"_i": range(len(tasks)), **{c: [t.get(c) for t in tasks] for c in cols}})
         for c in cols:
             frame[c] = frame[c].astype(object if c in ("record", "sex") else "float64")
-        ds = ray.data.from_pandas(frame).repartition(max(1, math.ceil(len(tasks) / chunk)))
+        # one block per chunk, made here: a repartition would need CPU slots the actors already hold
+        ds = ray.data.from_pandas([frame.iloc[lo:lo + chunk] for lo in range(0, len(frame), chunk)])
         ds = ds.map_batches(_RayScorer, fn_constructor_kwargs={"options": options}, batch_size=chunk,
-                            batch_format="pandas", concurrency=workers, num_cpus=1)
+                            batch_format="pandas", compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1)
         for batch in ds.iter_batches(batch_format="pandas", batch_size=None):
             idx = batch.pop("_i").to_numpy()
             rows = batch.to_dict("records")
