@@ -17,6 +17,7 @@ the file and the leads, as :meth:`Classifier.predict` refuses NaN (the model has
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -45,6 +46,7 @@ _LEAD_KEYS.update({"di": "I", "dii": "II", "diii": "III"})  # European "Derivati
 _LEAD_PREFIX = re.compile(r"^(?:lead|ecg|ekg)(?:[\s_:-]+|(?=[iv]|av))", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=4096)  # an archive spells its leads a handful of ways
 def standard_lead(name: str) -> Optional[str]:
     """The standard name of a lead as written in a file (``'AVR'``, ``'Lead aVR'``, ``'ECG V1'``,
     ``'Lead I (Einthoven)'``), or None when it is not one of the 12 leads. A leading ``-`` (an
@@ -200,10 +202,13 @@ def _read_wfdb(p: Path, verify: bool) -> Record:
     if p.suffix.lower() == ".dat":
         p = p.with_suffix("")
     hea = wfdb_io.header_path(p)
-    if not hea.is_file() and not hea.exists():
+    try:
+        w = wfdb_io.read_wfdb(hea, verify=verify)
+    except FileNotFoundError as e:
+        if str(hea) not in str(e):
+            raise  # the header is there, a signal file is not
         raise FileNotFoundError(f"record not found: {p} (expected a WFDB header {hea}, or a .npy, .edf, .bdf "
-                                f"or .dcm file)")
-    w = wfdb_io.read_wfdb(hea, verify=verify)
+                                f"or .dcm file)") from None
     order = lead_order(w.sig_names, hea)
     digital, invalid = w.digital[order], w.invalid[order]
     gains = w.gain_per_mv[order]

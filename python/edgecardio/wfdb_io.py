@@ -346,10 +346,14 @@ def read_wfdb(path, *, verify: bool = True) -> Record:
             init = np.array([signals[i].init_value or 0 for i in idx], dtype=np.int64)
             values = init[:, None] + np.cumsum(values, axis=1, dtype=np.int64)
         digital[idx] = values
-    invalid = np.zeros(digital.shape, dtype=bool)
-    for i, s in enumerate(signals):
-        if s.invalid_marker is not None:
-            invalid[i] = digital[i] == s.invalid_marker
+    markers = [s.invalid_marker for s in signals]
+    if None in markers:  # first differences have no marker
+        invalid = np.zeros(digital.shape, dtype=bool)
+        for i, m in enumerate(markers):
+            if m is not None:
+                invalid[i] = digital[i] == m
+    else:
+        invalid = digital == np.array(markers, dtype=digital.dtype)[:, None]
     record = Record(hdr.name, hdr.fs_hz, digital, signals, invalid, hdr.comments, hea)
     if verify:
         _verify(record)
@@ -361,16 +365,17 @@ def _verify(rec: Record) -> None:
     n = rec.digital.shape[1]
     if n == 0:
         return
+    sums = rec.digital.sum(axis=1, dtype=np.int64).tolist()
+    firsts = rec.digital[:, 0].tolist()
     bad_sum, bad_init, n_sum, n_init = [], [], 0, 0
-    for i, s in enumerate(rec.signals):
+    for s, total, first in zip(rec.signals, sums, firsts):
         if s.checksum is not None:
             n_sum += 1
-            total = int(rec.digital[i].sum(dtype=np.int64))
             if (total - s.checksum) % 65536:
                 bad_sum.append(s.name)
         if s.init_value is not None and s.fmt != 8:
             n_init += 1
-            if int(rec.digital[i, 0]) != s.init_value:
+            if first != s.init_value:
                 bad_init.append(s.name)
     if bad_sum or bad_init:
         parts = []
