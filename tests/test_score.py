@@ -176,3 +176,10 @@ def test_ray_engine_rows_identical(archive, tmp_path):
     assert ray_df["error"].notna().sum() == len(bad)
     back = score_mod._frame(score_mod._read_output(out))
     pd.testing.assert_frame_equal(frame(back), frame(ray_df), check_exact=True)
+
+
+def test_glob_and_suffixless_inputs(archive):
+    d, good, _ = archive
+    tasks = score_mod.expand_inputs([str(d / "sub0" / "*"), str(d / "sub1" / "r1"), str(d / "sub1" / "r1.dat")])
+    want = sorted(str(p) + ".hea" for p in good if p.parent.name == "sub0") + [str(d / "sub1" / "r1.hea")]
+    assert [t["record"] for t in tasks] == want  # .dat files are not records; one name per record

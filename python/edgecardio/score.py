@@ -69,8 +69,9 @@ def expand_inputs(inputs, fs_hz: Optional[float] = None) -> List[Dict[str, Any]]
             matches = sorted(glob.glob(text, recursive=True))
             if not matches:
                 raise ValueError(f"no file matches the pattern {text!r}")
+            # record files, and WFDB record names without a suffix ("records/*_lr"); not .dat or others
             tasks.extend({"record": m} for m in matches if Path(m).suffix.lower() in RECORD_SUFFIXES
-                         or Path(m).suffix.lower() not in SUFFIXES)
+                         or Path(m + ".hea").is_file())
         else:
             tasks.append({"record": text})
     for t in tasks:
@@ -201,6 +202,7 @@ def _run_local(tasks, options: Options, workers: int, chunk: int, emit: Callable
         return
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     # spawn: a forked child would inherit the parent's ONNX Runtime and thread state
     ctx = mp.get_context("spawn")
@@ -213,7 +215,12 @@ def _run_local(tasks, options: Options, workers: int, chunk: int, emit: Callable
                 next_lo += chunk
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for f in done:
-                emit(*f.result())
+                try:
+                    emit(*f.result())
+                except BrokenProcessPool:
+                    raise RuntimeError("a worker process died (killed for memory, or a crash): the rows scored so "
+                                       "far are kept in the output's .partial.jsonl journal; run again with "
+                                       "resume=True (CLI --resume) to go on") from None
 
 
 class _RayScorer:
