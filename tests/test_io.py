@@ -323,3 +323,32 @@ def test_dicom_waveform_ecg(clf):
     names = [ch.ChannelSourceSequence[0].CodeMeaning for ch in ds.WaveformSequence[0].ChannelDefinitionSequence]
     v1 = [standard_lead(n) for n in names].index("V1")
     np.testing.assert_allclose(rec.signal[6], raw[:, v1] / 1000.0)
+
+
+def test_mutated_headers_fail_cleanly(tmp_path, rng):
+    """Seeded mutations of a valid header and .npy: a RecordError or FileNotFoundError, or a record;
+    never another exception, never a huge allocation."""
+    x = ecg_counts(100, 10, seed=16)
+    path = write_wfdb(tmp_path, "r", x, fs_hz=100)
+    good = (tmp_path / "r.hea").read_text()
+    alphabet = list("0123456789 -+.()/x:#\n") + ["99999999999", "-1", "nan", "inf", "1e400", "\t", "é"]
+    outcomes = {"ok": 0, "error": 0}
+    for _ in range(300):
+        text = list(good)
+        for _ in range(int(rng.integers(1, 6))):
+            i = int(rng.integers(0, len(text)))
+            op = rng.integers(0, 3)
+            if op == 0:
+                text[i] = str(rng.choice(alphabet))
+            elif op == 1:
+                del text[i]
+            else:
+                text.insert(i, str(rng.choice(alphabet)))
+        (tmp_path / "r.hea").write_text("".join(text))
+        try:
+            rec = read_record(path)
+            assert rec.signal.shape[0] == 12
+            outcomes["ok"] += 1
+        except (RecordError, FileNotFoundError):
+            outcomes["error"] += 1
+    assert outcomes["error"] > 100, outcomes  # most mutations break the header; each was caught

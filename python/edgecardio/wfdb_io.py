@@ -319,7 +319,7 @@ def read_wfdb(path, *, verify: bool = True) -> Record:
         if len(fmts) != 1 or len(offsets) != 1:
             raise RecordError(f"{hea}: signals in {file_name} mix formats or byte offsets")
         fmt, offset = fmts.pop(), offsets.pop()
-        dat = hea.with_name(file_name)
+        dat = hea.parent / file_name  # header(5): the file name is relative to the header's folder
         try:
             size = os.path.getsize(dat)
         except FileNotFoundError:
