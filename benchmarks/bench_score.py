@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 import warnings
@@ -34,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 import edgecardio
-from edgecardio.io import LEAD_ORDER, lead_order
+from edgecardio.io import lead_order
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ from edgecardio import RecordError, read_record, wfdb_io
 from edgecardio.cli import main
 from edgecardio.io import LEAD_ORDER, lead_order, standard_lead
 
-from _io_helpers import LEADS, corrupt_npy_corpus, corrupt_wfdb_corpus, ecg_counts, header_text, write_wfdb
+from _io_helpers import LEADS, corrupt_npy_corpus, corrupt_wfdb_corpus, ecg_counts, write_wfdb
 
 
 @pytest.fixture(scope="module")

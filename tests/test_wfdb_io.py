@@ -1,4 +1,5 @@
-"""edgecardio.wfdb_io (the WFDB backend of edgecardio.read_record) against the wfdb package: real PTB-XL records and records wfdb itself writes.
+"""edgecardio.wfdb_io (the WFDB backend of edgecardio.read_record) against the wfdb package: real
+PTB-XL records and records wfdb itself writes.
 
 Oracle: ``wfdb.rdrecord`` (digital counts must be equal; physical values equal to float64 rounding).
 """

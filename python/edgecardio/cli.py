@@ -408,10 +408,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="record file, directory, glob, or manifest .csv")
     p.add_argument("-o", "--output", required=True, help="results .parquet or .csv")
     p.add_argument("--engine", choices=("local", "ray"), default="local",
-                   help="local: a process pool on this machine (default); ray: Ray Data (pip install 'edgecardio[ray]')")
+                   help="local: a process pool on this machine (default); "
+                        "ray: Ray Data (pip install 'edgecardio[ray]')")
     p.add_argument("--workers", type=int, help="processes or Ray actors (default: the CPU count)")
     p.add_argument("--address", help="Ray cluster to join (e.g. auto, ray://head:10001); default: a local instance")
-    p.add_argument("--resume", action="store_true", help="keep the rows without error already in OUTPUT; score the rest")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the rows without error already in OUTPUT; score the rest")
     p.add_argument("--chunk-size", type=int, default=32, help="records per task sent to a worker (default 32)")
     p.add_argument("--fs-hz", type=float, help="sampling rate of .npy records (or an fs_hz manifest column)")
     p.add_argument("--no-verify", action="store_true", help="skip the WFDB checksum and initial-value check")

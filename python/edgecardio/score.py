@@ -3,9 +3,9 @@
     df = edgecardio.score(["records100/"], "results.parquet")              # a process pool here
     df = edgecardio.score(["manifest.csv"], "results.csv", engine="ray")   # Ray Data, here or a cluster
 
-A row per record: ``record`` (its path; a WFDB record by its ``.hea``), the five probabilities (``NORM``, ``MI``, ``STTC``, ``CD``,
-``HYP``), ``labels``, ``flat_leads``, ``saturated_leads`` (comma-separated lead names), ``fs_hz``,
-``model``, ``model_version`` and ``error``: a record that cannot be read or scored becomes a row with
+A row per record: ``record`` (its path; a WFDB record by its ``.hea``), the five probabilities
+(``NORM``, ``MI``, ``STTC``, ``CD``, ``HYP``), ``labels``, ``flat_leads``, ``saturated_leads``
+(comma-separated lead names), ``fs_hz``, ``model``, ``model_version`` and ``error``: a record that cannot be read or scored becomes a row with
 its error (probabilities NaN), never the end of the run. Each record is scored by
 :meth:`edgecardio.Record.predict` (one ``Classifier.predict`` call), so a row holds the same bits
 whichever engine and however many workers, and the same as ``predict`` on that record.
@@ -27,7 +27,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .io import DEMOGRAPHICS, SUFFIXES
 from .modelcard import CLASSES
@@ -194,7 +194,7 @@ def _score_chunk(start: int, tasks: List[Dict[str, Any]]):
 
 
 # ---------------------------------------------------------------- engines
-def _run_local(tasks, options: Options, workers: int, chunk: int, emit: Callable[[int, List[dict]], None]):
+def _run_local(tasks, options: Options, workers: int, chunk: int, emit: Callable[..., None]):
     if workers == 1:
         scorer = Scorer(options)
         for lo in range(0, len(tasks), chunk):
@@ -246,7 +246,7 @@ def _is_missing(v) -> bool:
 
 
 def _run_ray(tasks, options: Options, workers: int, chunk: int, address: Optional[str],
-             emit: Callable[[int, List[dict]], None]):
+             emit: Callable[..., None]):
     try:
         import ray
     except ImportError:
@@ -277,8 +277,7 @@ def _run_ray(tasks, options: Options, workers: int, chunk: int, address: Optiona
             for r in rows:
                 if _is_missing(r["error"]):
                     r["error"] = None
-            for i, r in zip(idx, rows):
-                emit(int(i), [r])
+            emit([int(i) for i in idx], rows)  # a batch at a time: one journal write per batch
     finally:
         if started:
             ray.shutdown()
@@ -345,7 +344,8 @@ def _write(df, output: Path) -> None:
         try:
             df.to_parquet(tmp, index=False)
         except ImportError:
-            raise ImportError("Parquet output needs pyarrow: pip install 'edgecardio[score]', or write a .csv") from None
+            raise ImportError("Parquet output needs pyarrow: pip install 'edgecardio[score]', "
+                              "or write a .csv") from None
     os.replace(tmp, output)
 
 
@@ -460,11 +460,14 @@ def score(inputs, output=None, *, engine: str = "local", workers: Optional[int] 
     failed = 0
     bar = _Progress(len(todo), progress)
 
-    def emit(start: int, rows: List[dict]) -> None:
+    def emit(where, rows: List[dict]) -> None:
+        """Rows in; ``where`` is the index of the first (consecutive rows) or a list of indices."""
         nonlocal failed
-        for j, r in enumerate(rows):
-            results[start + j] = r
-            failed += r["error"] is not None
+        indices = range(where, where + len(rows)) if isinstance(where, int) else where
+        for i, r in zip(indices, rows):
+            if results[i] is None:
+                failed += r["error"] is not None
+            results[i] = r  # a block delivered twice (a retry) overwrites its own rows
         if jf is not None:
             jf.write("".join(json.dumps(r) + "\n" for r in rows))
             jf.flush()
