@@ -140,7 +140,7 @@ def test_wfdb_comments_give_demographics(tmp_path, clf):
         f.write("# Age: 71\n# <sex>: F\n# Dx: 164889003\n")
     rec = read_record(path)
     assert rec.demographics == {"age": 71.0, "sex": "female", "height_cm": None, "weight_kg": None}
-    assert "Dx: 164889003" in rec.metadata["comments"]
+    assert "Dx: 164889003" in rec.metadata["comments"] and rec.metadata["signals"] == list(LEADS)
     want = clf.predict(x, 500, gain_per_mv=1000, age=71, sex="female")
     assert rec.predict(clf).probabilities == want.probabilities
     # a value given to predict overrides the file's
@@ -352,3 +352,27 @@ def test_mutated_headers_fail_cleanly(tmp_path, rng):
         except (RecordError, FileNotFoundError):
             outcomes["error"] += 1
     assert outcomes["error"] > 100, outcomes  # most mutations break the header; each was caught
+
+
+def test_dicom_without_units_or_leads(tmp_path):
+    pydicom = pytest.importorskip("pydicom", reason="DICOM needs pydicom: pip install 'edgecardio[formats]'")
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file("waveform_ecg.dcm")
+    if path is None:
+        pytest.skip("pydicom's test data has no waveform_ecg.dcm")
+    ds = pydicom.dcmread(path)
+    for g in ds.WaveformSequence:
+        del g.ChannelDefinitionSequence[3].ChannelSensitivityUnitsSequence
+    ds.save_as(tmp_path / "nounits.dcm")
+    with pytest.raises(RecordError, match=r"nounits\.dcm: channel 'Lead aVR' states no units"):
+        read_record(tmp_path / "nounits.dcm")
+    ds = pydicom.dcmread(path)
+    for g in ds.WaveformSequence:
+        g.ChannelDefinitionSequence[7].ChannelSourceSequence[0].CodeMeaning = "Lead V7"
+    ds.save_as(tmp_path / "nov2.dcm")
+    with pytest.raises(RecordError, match=r"nov2\.dcm: no lead V2"):
+        read_record(tmp_path / "nov2.dcm")
+    (tmp_path / "junk.dcm").write_bytes(b"not dicom at all")
+    with pytest.raises(RecordError, match="not a readable DICOM"):
+        read_record(tmp_path / "junk.dcm")

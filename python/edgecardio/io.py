@@ -95,8 +95,9 @@ class Record:
     format : str
         ``wfdb``, ``npy``, ``edf`` or ``dicom``.
     metadata : dict
-        ``age``, ``sex``, ``height_cm``, ``weight_kg`` when the file has them, plus what else the
-        format carries (e.g. ``comments`` of a WFDB header).
+        ``age``, ``sex``, ``height_cm``, ``weight_kg`` when the file has them; ``signals``, every
+        signal name in the file (extra leads included); what else the format carries (e.g.
+        ``comments`` of a WFDB header).
     """
 
     path: str
@@ -216,6 +217,7 @@ def _read_wfdb(p: Path, verify: bool) -> Record:
     names = tuple(w.sig_names[i] for i in order)
     meta: Dict[str, Any] = _comment_metadata(w.comments)
     meta["comments"] = list(w.comments)
+    meta["signals"] = list(w.sig_names)
     if (np.all(gains == gains[0]) and gains[0] > 0 and not baselines.any() and not invalid.any()
             and digital.dtype == np.int16):
         # The common case (PTB-XL): raw counts and one gain, straight into the fixed-point path.
@@ -325,6 +327,7 @@ def _read_edf(p: Path) -> Record:
             scale = _unit_to_mv(f.getPhysicalDimension(i), p, labels[i])
             mv[row] = f.readSignal(i, digital=False) * scale
         meta = _edf_metadata(f)
+        meta["signals"] = labels
     finally:
         f.close()
     names = tuple(labels[i] for i in order)
@@ -393,9 +396,12 @@ def _read_dicom(p: Path) -> Record:
     mv = np.empty((N_LEADS, values.shape[0]), dtype=np.float64)
     for row, i in enumerate(order):
         units_seq = getattr(chans[i], "ChannelSensitivityUnitsSequence", None)
-        units = units_seq[0].CodeValue if units_seq else "uV"
+        if not units_seq:
+            raise RecordError(f"{p}: channel {names[i]!r} states no units (ChannelSensitivityUnitsSequence); "
+                              f"its values cannot be taken as a voltage")
+        units = units_seq[0].CodeValue
         mv[row] = values[:, i] * _unit_to_mv(units, p, names[i])
-    meta: Dict[str, Any] = {}
+    meta: Dict[str, Any] = {"signals": names}
     age = str(getattr(ds, "PatientAge", "") or "")
     m = re.fullmatch(r"(\d{1,3})([YMWD])", age.strip())
     if m:
