@@ -1,4 +1,5 @@
-"""edgecardio.wfdb_io against the wfdb package: real PTB-XL records and records wfdb itself writes.
+"""edgecardio.wfdb_io (the WFDB backend of edgecardio.read_record) against the wfdb package: real
+PTB-XL records and records wfdb itself writes.
 
 Oracle: ``wfdb.rdrecord`` (digital counts must be equal; physical values equal to float64 rounding).
 """
@@ -25,7 +26,7 @@ def ptbxl_records(ptbxl, tmp_path_factory):
 
 
 def assert_same_as_wfdb(path):
-    ours = wfdb_io.read_record(path)
+    ours = wfdb_io.read_wfdb(path)
     ref = wfdb.rdrecord(str(path), physical=False)
     np.testing.assert_array_equal(ours.digital, ref.d_signal.T)
     assert ours.fs_hz == ref.fs
@@ -43,8 +44,8 @@ def test_ptbxl_records_match_wfdb(ptbxl_records):
         assert ours.digital.shape == (12, 1000) and ours.digital.dtype == np.int16
         assert ours.fs_hz == 100 and np.all(ours.gain_per_mv == 1000)
     # with the .hea suffix too
-    np.testing.assert_array_equal(wfdb_io.read_record(str(ptbxl_records[0]) + ".hea").digital,
-                                  wfdb_io.read_record(ptbxl_records[0]).digital)
+    np.testing.assert_array_equal(wfdb_io.read_wfdb(str(ptbxl_records[0]) + ".hea").digital,
+                                  wfdb_io.read_wfdb(ptbxl_records[0]).digital)
 
 
 @pytest.mark.parametrize("fmt, n_sig, n", [("16", 12, 5000), ("212", 12, 1001), ("212", 3, 1001),
@@ -65,10 +66,11 @@ def test_formats_written_by_wfdb(tmp_path, rng, fmt, n_sig, n):
 def test_baseline_units_and_comments(tmp_path):
     d = np.arange(-50, 50, dtype=np.int16).reshape(50, 2)
     d.tofile(tmp_path / "r.dat")
+    a, b = d[:, 0].astype(int), d[:, 1].astype(int)
     (tmp_path / "r.hea").write_text("# a comment line\nr 2 250/1000 50\n"
-                                    "r.dat 16 400(10)/uV 16 0 0 0 0 lead A\n"
-                                    "r.dat 16 2.5/mV 16 0 0 0 0 B # trailing comment\n")
-    rec = wfdb_io.read_record(tmp_path / "r")
+                                    f"r.dat 16 400(10)/uV 16 0 {a[0]} {a.sum()} 0 lead A\n"
+                                    f"r.dat 16 2.5/mV 16 0 {b[0]} {b.sum()} 0 B # trailing comment\n")
+    rec = wfdb_io.read_wfdb(tmp_path / "r")
     assert rec.fs_hz == 250 and rec.sig_names == ["lead A", "B"]
     np.testing.assert_allclose(rec.gain_per_mv, [400e3, 2.5])
     np.testing.assert_allclose(rec.physical_mv()[0], (d[:, 0] - 10) / 400e3)
@@ -78,12 +80,12 @@ def test_baseline_units_and_comments(tmp_path):
 def test_byte_offset(tmp_path):
     d = np.arange(24, dtype="<i2")
     (tmp_path / "r.dat").write_bytes(b"HEADERXX" + d.tobytes())
-    (tmp_path / "r.hea").write_text("r 2 100 12\nr.dat 16+8 200 16 0 0 0 0 a\nr.dat 16+8 200 16 0 0 0 0 b\n")
-    np.testing.assert_array_equal(wfdb_io.read_record(tmp_path / "r").digital, d.reshape(12, 2).T)
+    (tmp_path / "r.hea").write_text("r 2 100 12\nr.dat 16+8 200 16 0 0 132 0 a\nr.dat 16+8 200 16 0 1 144 0 b\n")
+    np.testing.assert_array_equal(wfdb_io.read_wfdb(tmp_path / "r").digital, d.reshape(12, 2).T)
 
 
 @pytest.mark.parametrize("header, dat, pattern", [
-    ("r 1 100 10\nr.dat 80 200 16 0 0 0 0 a\n", b"\0" * 20, "format 80"),
+    ("r 1 100 10\nr.dat 99 200 16 0 0 0 0 a\n", b"\0" * 20, "format 99"),
     ("r 1 100 10\nr.dat 16 200 16 0 0 0 0 a\n", b"\0" * 19, "holds 19 bytes"),
     ("r/2 1 100 10\n", b"", "multi-segment"),
     ("r 2 100 10\nr.dat 16 200 16 0 0 0 0 a\n", b"\0" * 40, "declares 2 signals"),
@@ -94,12 +96,12 @@ def test_bad_records(tmp_path, header, dat, pattern):
     (tmp_path / "r.hea").write_text(header)
     (tmp_path / "r.dat").write_bytes(dat)
     with pytest.raises(ValueError, match=pattern):
-        wfdb_io.read_record(tmp_path / "r")
+        wfdb_io.read_wfdb(tmp_path / "r")
 
 
 def test_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="header not found"):
-        wfdb_io.read_record(tmp_path / "nothing")
+        wfdb_io.read_wfdb(tmp_path / "nothing")
     (tmp_path / "r.hea").write_text("r 1 100 10\nr.dat 16 200 16 0 0 0 0 a\n")
     with pytest.raises(FileNotFoundError, match="signal file not found"):
-        wfdb_io.read_record(tmp_path / "r")
+        wfdb_io.read_wfdb(tmp_path / "r")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh machine: ONNX Runtime headers, a virtual environment in .venv with the
-# package built and installed (plus its test and training extras), and, with --dev, the aarch64 cross
+# package built and installed (plus its test, training, file-format, scoring and Ray extras, so the
+# tests of every reader and engine run instead of skipping), and, with --dev, the aarch64 cross
 # compiler and qemu used by toolchains/. Safe to run again: every step skips what is already there.
 #   bash tools/setup.sh          # runtime + tests + training
 #   bash tools/setup.sh --dev    # also g++-aarch64-linux-gnu and qemu-user-static (root, apt)
@@ -27,18 +28,9 @@ PY=${PYTHON:-python3}
 # Build requirements installed once, then --no-build-isolation so rebuilds reuse build/ incrementally.
 .venv/bin/python -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.12"
 .venv/bin/python -m pip install -q --no-build-isolation \
-  -Ccmake.define.EDGECARDIO_REQUIRE_ORT=ON ".[test,train]"
-# The app extra and its browser test: Debian's chromium + chromedriver (Selenium drives them; no browser
-# download), skipped without root or apt. The extra's requirements are read from pyproject.toml so the
-# package is not rebuilt for them.
-.venv/bin/python - <<'PY' | xargs .venv/bin/python -m pip install -q "selenium>=4.20"
-try:
-    import tomllib
-except ImportError:  # Python < 3.11: pip's own copy of tomli
-    from pip._vendor import tomli as tomllib
-with open("pyproject.toml", "rb") as f:
-    print(*tomllib.load(f)["project"]["optional-dependencies"]["app"], sep="\n")
-PY
+  -Ccmake.define.EDGECARDIO_REQUIRE_ORT=ON ".[test,train,formats,score,ray,app]" "selenium>=4.20"
+# The app's browser test: Debian's chromium + chromedriver (Selenium drives them; no browser download),
+# skipped without root or apt.
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: apt-get install chromium chromium-driver (the app's browser test)"

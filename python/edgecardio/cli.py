@@ -1,6 +1,7 @@
 """The ``edgecardio`` command: diagnose records, benchmark latency, describe the installation.
 
-    edgecardio predict RECORD... [--json]       # WFDB (with or without .hea) or .npy (12, n) + --fs-hz
+    edgecardio predict RECORD... [--json]       # WFDB, EDF/BDF, DICOM, or .npy (12, n) + --fs-hz
+    edgecardio score INPUT... -o results.parquet [--engine local|ray] [--resume]
     edgecardio bench [--out benchmark_results.json]
     edgecardio info [--json]
     edgecardio monitor SOURCE [--realtime] [--jsonl]   # a stream: WFDB/.npy replayed, or - (raw int16 on stdin)
@@ -18,7 +19,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -36,47 +37,22 @@ class CliError(Exception):
 
 
 # ---------------------------------------------------------------- record loading
-def _standard_lead_order(names: List[str]) -> Optional[List[int]]:
-    """Indices that put ``names`` in the model's lead order, or None when a lead is missing."""
-    from .classifier import LEAD_NAMES
+def read(path: str, fs_hz: Optional[float], gain_per_mv: Optional[float], verify: bool = True):
+    """edgecardio.read_record for the command line: --fs-hz and --gain-per-mv apply to .npy records."""
+    from .io import SUFFIXES, read_record
 
-    lookup = {n.strip().lower(): i for i, n in enumerate(names)}
-    order = [lookup.get(lead.lower()) for lead in LEAD_NAMES]
-    return None if any(i is None for i in order) else order
+    is_npy = SUFFIXES.get(Path(path).suffix.lower()) == "npy"
+    if is_npy and fs_hz is None:
+        raise CliError(f"{path}: a .npy record needs --fs-hz")
+    return read_record(path, fs_hz=fs_hz, gain_per_mv=gain_per_mv if is_npy else None, verify=verify)
 
 
-def load_record(path: str, fs_hz: Optional[float], gain_per_mv: Optional[float]) -> Tuple[np.ndarray, int, float]:
-    """(signal (12, n), fs_hz, gain_per_mv) from a WFDB record or a .npy file."""
-    from . import wfdb_io
-
-    p = Path(path)
-    if p.suffix == ".npy":
-        if fs_hz is None:
-            raise CliError(f"{path}: a .npy record needs --fs-hz")
-        try:
-            x = np.load(p, allow_pickle=False)
-        except FileNotFoundError:
-            raise CliError(f"record not found: {path}") from None
-        except ValueError as e:
-            raise CliError(f"{path}: not a readable .npy array ({e})") from None
-        return x, fs_hz, 1000.0 if gain_per_mv is None else gain_per_mv
-    hea = wfdb_io.header_path(p)
-    if not hea.is_file():
-        raise CliError(f"record not found: {path} (expected a WFDB header {hea} or a .npy file)")
-    try:
-        rec = wfdb_io.read_record(hea)
-    except (ValueError, FileNotFoundError) as e:
-        raise CliError(str(e)) from None
-    order = _standard_lead_order(rec.sig_names)
-    if order is None:
-        raise CliError(f"{path}: leads {rec.sig_names}; the model needs I, II, III, aVR, aVL, aVF, V1-V6")
-    gains, baselines = rec.gain_per_mv[order], rec.baseline[order]
-    if fs_hz is not None and fs_hz != rec.fs_hz:
-        raise CliError(f"{path}: --fs-hz {fs_hz:g} contradicts the header's {rec.fs_hz:g} Hz")
-    if np.all(gains == gains[0]) and not baselines.any():
-        # The common case (PTB-XL): raw counts and one gain, straight into the fixed-point path.
-        return rec.digital[order], rec.fs_hz, float(gains[0]) if gain_per_mv is None else gain_per_mv
-    return rec.physical_mv()[order], rec.fs_hz, 1000.0  # float mV: the gain is not used
+def load_record(path: str, fs_hz: Optional[float], gain_per_mv: Optional[float],
+                verify: bool = True) -> Tuple[np.ndarray, float, float]:
+    """(signal (12, n), fs_hz, gain_per_mv) of any record edgecardio.read_record reads."""
+    rec = read(path, fs_hz, gain_per_mv, verify)
+    rec.check_complete()
+    return rec.signal, rec.fs_hz, 1000.0 if rec.gain_per_mv is None else rec.gain_per_mv
 
 
 # ---------------------------------------------------------------- commands
@@ -87,13 +63,15 @@ def _classifier(a):
 
 
 def cmd_predict(a) -> int:
+    # every record is read before the model loads: a bad file is reported at once
+    records = [(path, read(path, a.fs_hz, a.gain_per_mv, not a.no_verify)) for path in a.records]
     clf = _classifier(a)
     rows = []
-    for path in a.records:
-        x, fs, gain = load_record(path, a.fs_hz, a.gain_per_mv)
-        r = clf.predict(x, fs, age=a.age, sex=a.sex, height_cm=a.height_cm, weight_kg=a.weight_kg,
-                        gain_per_mv=gain)
-        rows.append({"record": path, "fs_hz": fs, **r.to_dict()})
+    given = {k: v for k, v in (("age", a.age), ("sex", a.sex), ("height_cm", a.height_cm),
+                               ("weight_kg", a.weight_kg)) if v is not None}
+    for path, rec in records:
+        r = rec.predict(clf, **given)  # demographics given here override the file's
+        rows.append({"record": path, "fs_hz": rec.fs_hz, **r.to_dict()})
     if a.json:
         print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=2))
         return 0
@@ -105,6 +83,22 @@ def cmd_predict(a) -> int:
         flat = ",".join(r["flat_leads"]) or "-"
         print(f"{r['record']:<{width}}  {probs}  {labels:<15}  {flat:<11}  {r['latency_ms']['total']:.1f}")
     return 0
+
+
+def cmd_score(a) -> int:
+    from .score import score, summary_line
+
+    df = score(a.inputs, a.output, engine=a.engine, workers=a.workers, model=a.model, precision=a.precision,
+               backend=a.backend, fs_hz=a.fs_hz, verify=not a.no_verify, resume=a.resume,
+               progress=not a.no_progress, address=a.address, chunk_size=a.chunk_size)
+    summary = df.attrs["summary"]
+    print(f"{summary_line(summary)}; saved {a.output}", file=sys.stderr)
+    failed = df[df["error"].notna()]
+    for rec, err in zip(failed["record"][:3], failed["error"][:3]):
+        print(f"  failed: {rec}: {err}", file=sys.stderr)
+    if len(failed) > 3:
+        print(f"  ... {len(failed) - 3} more in the error column of {a.output}", file=sys.stderr)
+    return 1 if len(failed) else 0
 
 
 def _stats(values_ms) -> dict:
@@ -495,11 +489,37 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Diagnose 10-s 12-lead records. --json prints one object for one record, "
                                    "a list for several.")
     p.add_argument("records", nargs="+", metavar="RECORD",
-                   help="a WFDB record (path with or without .hea) or a .npy array (12, n)")
+                   help="a WFDB record (path with or without .hea), .edf/.bdf, .dcm, or a .npy array (12, n)")
     p.add_argument("--json", action="store_true", help="JSON instead of a table")
+    p.add_argument("--no-verify", action="store_true",
+                   help="decode WFDB records whose header checksums or initial values do not match the samples")
     _record_options(p)
     _model_options(p)
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("score", help="score an archive: one row per record, to Parquet or CSV",
+                       description="Score every record of files, directories (recursive), globs or manifest CSVs "
+                                   "(a path column; optional age, sex, height_cm, weight_kg, fs_hz). A record that "
+                                   "cannot be read or scored becomes a row with its error; the exit status is 1 "
+                                   "when any record failed.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="record file, directory, glob, or manifest .csv")
+    p.add_argument("-o", "--output", required=True, help="results .parquet or .csv")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: a process pool on this machine (default); "
+                        "ray: Ray Data (pip install 'edgecardio[ray]')")
+    p.add_argument("--workers", type=int, help="processes or Ray actors (default: the CPU count)")
+    p.add_argument("--address", help="Ray cluster to join (e.g. auto, ray://head:10001); default: a local instance")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the rows without error already in OUTPUT; score the rest")
+    p.add_argument("--chunk-size", type=int, default=32, help="records per task sent to a worker (default 32)")
+    p.add_argument("--fs-hz", type=float, help="sampling rate of .npy records (or an fs_hz manifest column)")
+    p.add_argument("--no-verify", action="store_true", help="skip the WFDB checksum and initial-value check")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g = p.add_argument_group("model")
+    g.add_argument("--model", help="an .onnx file or a model directory; default: the packaged model")
+    g.add_argument("--precision", choices=("int8", "fp32"), default="int8")
+    g.add_argument("--backend", choices=("native", "onnxruntime"), default="native")
+    p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("bench", help="measure end-to-end latency",
                        description="Time predict() on one record (default: a synthetic 10-s 12-lead 500 Hz "
@@ -558,7 +578,7 @@ def main(argv=None) -> int:
         # `edgecardio ... | head`: the reader left; not an error of ours. Silence the final flush too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (CliError, ValueError, TypeError, OSError, RuntimeError) as e:
+    except (CliError, ValueError, TypeError, OSError, RuntimeError, ImportError) as e:
         # Every input problem is one line; a traceback would hide it.
         print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
         return 1
