@@ -15,7 +15,9 @@ def wfdb_files(signal: np.ndarray, fs_hz: int, name: str = "upload", gain_per_mv
     n = x.shape[1] if n_samples is None else n_samples
     lines = [f"{name} {x.shape[0]} {fs_hz} {n}"]
     for lead, row in zip(lead_names, x):
-        lines.append(f"{name}.dat 16 {gain_per_mv:g}(0)/mV 16 0 {int(row[0])} 0 0 {lead}")
+        # WFDB's checksum: the sum of the samples as a signed 16-bit number (the reader checks it)
+        checksum = (int(row.astype(np.int64).sum()) + 32768) % 65536 - 32768
+        lines.append(f"{name}.dat 16 {gain_per_mv:g}(0)/mV 16 0 {int(row[0])} {checksum} 0 {lead}")
     hea = ("\n".join(lines) + "\n").encode()
     dat = np.ascontiguousarray(x.T).astype("<i2").tobytes()
     return [(f"{name}.hea", hea), (f"{name}.dat", dat)]
