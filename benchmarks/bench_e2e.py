@@ -126,14 +126,16 @@ def _info(benchmark, **kw):
 # ---------------------------------------------------------------- end to end
 @pytest.mark.parametrize("threads", THREADS)
 @pytest.mark.parametrize("precision", PRECISIONS)
-@pytest.mark.parametrize("path", ["native", "onnxruntime", "naive", "torch"])
+@pytest.mark.parametrize("path", ["native", "native+quality", "onnxruntime", "naive", "torch"])
 def test_e2e(benchmark, record, path, precision, threads):
     benchmark.group = f"e2e {precision} {threads} thread(s)"
-    if path in ("native", "onnxruntime"):
-        if path == "native" and not HAS_NATIVE:
+    if path in ("native", "native+quality", "onnxruntime"):
+        if path.startswith("native") and not HAS_NATIVE:
             pytest.skip("built without the native ORT runner")
-        clf = classifier(path, precision, threads)
-        fn = lambda: clf.predict(record, FS_HZ, gain_per_mv=GAIN, **DEMO)  # noqa: E731
+        clf = classifier(path.split("+")[0], precision, threads)
+        # Quality only where asked: the other paths compute none, so "native" compares like with like.
+        with_quality = path == "native+quality"
+        fn = lambda: clf.predict(record, FS_HZ, gain_per_mv=GAIN, quality=with_quality, **DEMO)  # noqa: E731
     elif path == "naive":
         fn = naive_predict_fn(precision, threads)
         fn = (lambda f: lambda: f(record))(fn)
@@ -208,7 +210,7 @@ def test_native_vs_naive(benchmark, record, precision):
     see the same machine load. The ratio of medians goes to extra_info["speedup"]."""
     benchmark.group = "native vs naive (1 thread)"
     clf = classifier("native", precision, 1)
-    native = lambda: clf.predict(record, FS_HZ, gain_per_mv=GAIN, **DEMO)  # noqa: E731
+    native = lambda: clf.predict(record, FS_HZ, gain_per_mv=GAIN, quality=False, **DEMO)  # noqa: E731
     naive = (lambda f: lambda: f(record))(naive_predict_fn(precision, 1))
     np.testing.assert_allclose(naive(), np.array(list(native().probabilities.values())), atol=5e-3)
     for f in (native, naive):

@@ -135,7 +135,8 @@ def cmd_bench(a) -> int:
         source = f"synthetic int16, {BENCH_FS_HZ} Hz, {BENCH_SECONDS} s, seed 0"
     if a.iterations < 1 or a.warmup < 0:
         raise CliError("--iterations must be >= 1 and --warmup >= 0")
-    kwargs = dict(age=a.age, sex=a.sex, height_cm=a.height_cm, weight_kg=a.weight_kg, gain_per_mv=gain)
+    kwargs = dict(age=a.age, sex=a.sex, height_cm=a.height_cm, weight_kg=a.weight_kg, gain_per_mv=gain,
+                  quality=a.quality)
     for _ in range(a.warmup):
         clf.predict(x, fs, **kwargs)
     total, pre, inf = [], [], []
@@ -169,6 +170,7 @@ def cmd_bench(a) -> int:
         "record": {"source": source, "fs_hz": fs, "shape": list(np.shape(x)), "dtype": str(np.asarray(x).dtype)},
         "warmup": a.warmup,
         "iterations": a.iterations,
+        "quality": a.quality,
         "latency_ms": _stats(total),
         "preprocess_ms": _stats(pre),
         "inference_ms": _stats(inf),
@@ -529,6 +531,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--out", default="benchmark_results.json", help="where to save (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="also print the results as JSON")
+    p.add_argument("--quality", action="store_true",
+                   help="time predict with its per-lead signal quality (predict's default); off by default so the "
+                        "figures compare like with like against --naive, which computes none")
     p.add_argument("--naive", action="store_true",
                    help="also time the naive path (scipy float64 spec + InferenceSession.run, same model file and "
                         "threads) in interleaved blocks and report the speedup (needs scipy)")
