@@ -1,9 +1,9 @@
 """Shared by test_quality.py and test_monitor.py: real PTB-XL records and an independent float64
 implementation of the quality definitions (numpy/scipy, written from the documented formulas)."""
-import lzma
 
 import numpy as np
 from scipy import signal, stats
+from _ptbxl import fold_start
 
 _FOLD9 = {}
 
@@ -11,13 +11,7 @@ _FOLD9 = {}
 def fold9_counts(ptbxl, n):
     """The first n records of fold 9 as int16 counts (12, 1000) at 100 Hz, decoding only what is needed."""
     if _FOLD9.get("n", 0) < n:
-        with lzma.open(ptbxl / "signals_fold9.npy.xz", "rb") as f:
-            version = np.lib.format.read_magic(f)
-            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, _, dtype = read(f)
-            raw = f.read(n * 12 * 1000 * dtype.itemsize)
-        delta = np.frombuffer(raw, dtype=dtype).reshape(n, 12, 1000)
-        _FOLD9["x"] = np.cumsum(delta, axis=2, dtype=np.int16)  # stored as first differences
+        _FOLD9["x"] = fold_start(ptbxl, n)
         _FOLD9["n"] = n
     return _FOLD9["x"][:n]
 

@@ -175,17 +175,19 @@ def test_explained_classes_fall_back_to_the_most_probable():
     assert logic.explained_classes(P()) == ["MI"]
 
 
-def test_quality_flags_are_read_when_a_version_reports_them():
-    class P:
-        flat_leads, saturated_leads = ("I",), ()
-        quality = {"I": {"flat": True, "kSQI": 3.2}, "V1": ["baseline wander"], "avr": "noise", "II": "ok"}
-
-    assert logic.lead_warnings(P()) == {"I": ["flat"], "V1": ["baseline wander"], "aVR": ["noise"]}
-
-    class Q:
-        quality = object()
-
-    assert logic.quality_flags(Q()) == {}
+def test_quality_flags_are_marked_on_their_leads():
+    """A real record with one lead unplugged (flat) and one clipped at the rail: the prediction's
+    quality flags reach the lead warnings the page draws on the tracing."""
+    rec = logic.load_examples()[0][0]
+    x = rec.signal.copy()
+    x[LEAD_NAMES.index("V2")] = 0
+    x[LEAD_NAMES.index("V4")] = np.clip(x[LEAD_NAMES.index("V4")].astype(np.int32) * 40, -32768, 32767)
+    pred = edgecardio.Classifier().predict(x, rec.fs_hz, gain_per_mv=rec.gain_per_mv)
+    flags = logic.quality_flags(pred)
+    assert "flat" in flags["V2"] and "saturated" in flags["V4"]
+    warn = logic.lead_warnings(pred)
+    assert "flat" in warn["V2"] and "saturated" in warn["V4"]
+    assert not logic.quality_flags(edgecardio.Classifier().predict(rec.signal, rec.fs_hz, quality=False))
 
 
 def test_demographics_change_the_diagnosis(clf, examples):

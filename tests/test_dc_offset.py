@@ -20,7 +20,6 @@ precision falls with its size: 1e-5 + 2e-5 per mV (float), 1e-3 (int16). A drift
 a 1e-5 change of one value into up to ~0.02), at every rate and for every offset and drift here,
 except a drift at 100 Hz: FP32 0.03, INT8 0.1 (the worst measured here: 0.015 and 0.054).
 """
-import lzma
 from math import gcd
 
 import numpy as np
@@ -28,6 +27,7 @@ import pytest
 
 import edgecardio
 from edgecardio import reference
+from _ptbxl import fold_start
 
 signal = pytest.importorskip("scipy.signal")
 
@@ -43,13 +43,7 @@ PROB_TOL_DRIFT_100HZ = {"fp32": 0.03, "int8": 0.1}
 @pytest.fixture(scope="module")
 def records_100hz(ptbxl):
     """The first N_RECORDS int16 records of fold 9 (the xz stream holds first differences)."""
-    with lzma.open(ptbxl / "signals_fold9.npy.xz", "rb") as f:
-        version = np.lib.format.read_magic(f)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = read_header(f)
-        assert not fortran and shape[1:] == (12, 1000)
-        raw = f.read(N_RECORDS * 12 * 1000 * dtype.itemsize)
-    return np.cumsum(np.frombuffer(raw, dtype=dtype).reshape(N_RECORDS, 12, 1000), axis=2, dtype=np.int16)
+    return fold_start(ptbxl, N_RECORDS)
 
 
 @pytest.fixture(scope="module")

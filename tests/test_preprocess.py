@@ -7,8 +7,6 @@ Tolerances, per lead after normalization, against preprocess_reference in float6
   * synthetic records at every supported rate and full-scale records: SNR >= 90 dB, max abs error <= 1e-4.
 SNR = 10 log10(sum ref^2 / sum (native - ref)^2) per lead.
 """
-import io
-import lzma
 import os
 import subprocess
 import sys
@@ -21,6 +19,7 @@ import edgecardio
 from edgecardio import _core
 from edgecardio import reference
 from edgecardio._synthetic import synthetic_record
+from _ptbxl import fold_start
 
 signal = pytest.importorskip("scipy.signal")
 
@@ -50,14 +49,7 @@ def ecg_like(rng, fs_hz, seconds=10, amp_counts=1000):
 @pytest.fixture(scope="session")
 def ptbxl_records(ptbxl):
     """The first N_RECORDS records of fold 9, decoding only the start of the xz stream."""
-    with lzma.open(ptbxl / "signals_fold9.npy.xz", "rb") as f:
-        version = np.lib.format.read_magic(f)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = read_header(f)
-        assert not fortran and shape[1:] == (12, 1000)
-        raw = f.read(N_RECORDS * 12 * 1000 * dtype.itemsize)
-    delta = np.frombuffer(raw, dtype=dtype).reshape(N_RECORDS, 12, 1000)
-    return np.cumsum(delta, axis=2, dtype=np.int16)  # stored as first differences (README)
+    return fold_start(ptbxl, N_RECORDS)
 
 
 @pytest.mark.ptbxl

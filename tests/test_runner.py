@@ -15,6 +15,7 @@ import pytest
 import edgecardio
 from edgecardio import modelcard as mc
 from edgecardio.classifier import MODELS_DIR, Classifier, ModelError, ort_library_candidates
+from _ptbxl import fold_start
 
 # CI sets EDGECARDIO_REQUIRE_NATIVE_ORT=1: there a build without the runner fails these tests instead
 # of skipping them.
@@ -276,24 +277,12 @@ def test_fallback_without_native_runner(monkeypatch):
 
 
 # ---------------------------------------------------------------- batch size must not change a record's bits
-def _fold9_start(ptbxl, n):
-    """The first n records of PTB-XL fold 9 (int16 counts, 100 Hz), decoding only the start of the xz stream."""
-    import lzma
-
-    with lzma.open(ptbxl / "signals_fold9.npy.xz", "rb") as f:
-        version = np.lib.format.read_magic(f)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _, dtype = read_header(f)
-        raw = f.read(n * 12 * 1000 * dtype.itemsize)
-    return np.cumsum(np.frombuffer(raw, dtype=dtype).reshape(n, 12, 1000), axis=2, dtype=np.int16)
-
-
 @pytest.mark.parametrize("precision", ["int8", "fp32"])
 def test_predict_batch_equals_predict_bit_for_bit(ptbxl, precision):
     """A record's probabilities do not depend on the records batched with it: ONNX Runtime runs
     ReduceMean (the squeeze-excitation pooling) by another kernel for batch > 1, and the INT8 model
     requantizes right after it, so a batched run once moved probabilities by up to 0.03."""
-    x = _fold9_start(ptbxl, 64)
+    x = fold_start(ptbxl, 64)
     clf = Classifier(precision=precision)
     ages = [40 + i % 40 for i in range(len(x))]
     batch = clf.predict_batch(list(x), 100, age=ages, sex="female")

@@ -35,61 +35,64 @@ class SqueezeExcite(nn.Module):
         return x * torch.sigmoid(self.fc2(torch.relu(self.fc1(s))))
 
 
-class DSResBlock(nn.Module):
-    """Two depthwise-separable convolutions with a residual connection (strided 1x1 shortcut)."""
+class ResidualBlock(nn.Module):
+    """``relu(se(branch(x)) + shortcut(x))`` with a strided 1x1 shortcut where the shape changes.
+
+    The branch is built by the subclass before this constructor runs, so parameters are created
+    (and randomly initialised) in the order branch, squeeze-excitation, shortcut."""
+
+    def __init__(self, branch: nn.Module, c_in: int, c_out: int, stride: int, se_ratio: float):
+        super().__init__()
+        self.branch = branch
+        self.se = SqueezeExcite(c_out, se_ratio) if se_ratio > 0 else nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv1d(c_in, c_out, 1, stride=stride, bias=False),
+                                          nn.BatchNorm1d(c_out))
+        else:
+            self.shortcut = nn.Identity()
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        return self.act(self.se(self.branch(x)) + self.shortcut(x))
+
+
+def _dropout(p: float) -> nn.Module:
+    return nn.Dropout1d(p) if p > 0 else nn.Identity()
+
+
+class DSResBlock(ResidualBlock):
+    """Two depthwise-separable convolutions with a residual connection."""
 
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, se_ratio: float, dropout: float):
-        super().__init__()
         pad = kernel // 2
-        self.branch = nn.Sequential(
+        super().__init__(nn.Sequential(
             nn.Conv1d(c_in, c_in, kernel, stride=stride, padding=pad, groups=c_in, bias=False),
             nn.BatchNorm1d(c_in),
             nn.Conv1d(c_in, c_out, 1, bias=False),
             nn.BatchNorm1d(c_out),
             nn.ReLU(inplace=True),
-            nn.Dropout1d(dropout) if dropout > 0 else nn.Identity(),
+            _dropout(dropout),
             nn.Conv1d(c_out, c_out, kernel, padding=pad, groups=c_out, bias=False),
             nn.BatchNorm1d(c_out),
             nn.Conv1d(c_out, c_out, 1, bias=False),
             nn.BatchNorm1d(c_out),
-        )
-        self.se = SqueezeExcite(c_out, se_ratio) if se_ratio > 0 else nn.Identity()
-        if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv1d(c_in, c_out, 1, stride=stride, bias=False),
-                                          nn.BatchNorm1d(c_out))
-        else:
-            self.shortcut = nn.Identity()
-        self.act = nn.ReLU(inplace=True)
-
-    def forward(self, x):
-        return self.act(self.se(self.branch(x)) + self.shortcut(x))
+        ), c_in, c_out, stride, se_ratio)
 
 
-class PlainResBlock(nn.Module):
+class PlainResBlock(ResidualBlock):
     """Two dense convolutions (kernels k1, k2) with a residual connection, as in the PTB-XL benchmark's
     resnet1d: a dense convolution is one large GEMM, which INT8 runtimes execute far more efficiently
     than a depthwise and a pointwise convolution of the same reach."""
 
     def __init__(self, c_in: int, c_out: int, k1: int, k2: int, stride: int, se_ratio: float, dropout: float):
-        super().__init__()
-        self.branch = nn.Sequential(
+        super().__init__(nn.Sequential(
             nn.Conv1d(c_in, c_out, k1, stride=stride, padding=k1 // 2, bias=False),
             nn.BatchNorm1d(c_out),
             nn.ReLU(inplace=True),
-            nn.Dropout1d(dropout) if dropout > 0 else nn.Identity(),
+            _dropout(dropout),
             nn.Conv1d(c_out, c_out, k2, padding=k2 // 2, bias=False),
             nn.BatchNorm1d(c_out),
-        )
-        self.se = SqueezeExcite(c_out, se_ratio) if se_ratio > 0 else nn.Identity()
-        if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(nn.Conv1d(c_in, c_out, 1, stride=stride, bias=False),
-                                          nn.BatchNorm1d(c_out))
-        else:
-            self.shortcut = nn.Identity()
-        self.act = nn.ReLU(inplace=True)
-
-    def forward(self, x):
-        return self.act(self.se(self.branch(x)) + self.shortcut(x))
+        ), c_in, c_out, stride, se_ratio)
 
 
 class LightECGNet(nn.Module):

@@ -4,8 +4,9 @@
     df = edgecardio.score(["manifest.csv"], "results.csv", engine="ray")   # Ray Data, here or a cluster
 
 A row per record: ``record`` (its path; a WFDB record by its ``.hea``), the five probabilities
-(``NORM``, ``MI``, ``STTC``, ``CD``, ``HYP``), ``labels``, ``flat_leads``, ``saturated_leads``
-(comma-separated lead names), ``fs_hz``, ``model``, ``model_version`` and ``error``: a record that cannot be read or scored becomes a row with
+(``NORM``, ``MI``, ``STTC``, ``CD``, ``HYP``), ``labels``, ``flat_leads``, ``saturated_leads``,
+``unusable_leads`` (comma-separated lead names; the last are the leads :mod:`edgecardio.quality` finds
+lead-off, flat, saturated or noisy), ``quality`` ("ok", or why the diagnosis is not trustworthy), ``fs_hz``, ``model``, ``model_version`` and ``error``: a record that cannot be read or scored becomes a row with
 its error (probabilities NaN), never the end of the run. Each record is scored by
 :meth:`edgecardio.Record.predict` (one ``Classifier.predict`` call), so a row holds the same bits
 whichever engine and however many workers, and the same as ``predict`` on that record.
@@ -33,7 +34,8 @@ from .io import DEMOGRAPHICS, SUFFIXES
 from .modelcard import CLASSES
 
 ENGINES = ("local", "ray")
-COLUMNS = ("record", *CLASSES, "labels", "flat_leads", "saturated_leads", "fs_hz", "model", "model_version", "error")
+COLUMNS = ("record", *CLASSES, "labels", "flat_leads", "saturated_leads", "unusable_leads", "quality", "fs_hz", "model",
+           "model_version", "error")
 #: the optional per-record columns a manifest may carry besides ``path``
 MANIFEST_COLUMNS = (*DEMOGRAPHICS, "fs_hz")
 RECORD_SUFFIXES = (".hea", ".npy", ".edf", ".bdf", ".dcm")
@@ -155,7 +157,8 @@ class Scorer:
         from .io import read_record
 
         row: Dict[str, Any] = {"record": task["record"], **{c: math.nan for c in CLASSES}, "labels": "",
-                               "flat_leads": "", "saturated_leads": "", "fs_hz": math.nan,
+                               "flat_leads": "", "saturated_leads": "", "unusable_leads": "", "quality": "",
+                               "fs_hz": math.nan,
                                "model": self.model, "model_version": self.model_version, "error": None}
         try:
             rec = read_record(task["record"], fs_hz=task.get("fs_hz"), verify=self.options.verify)
@@ -169,6 +172,8 @@ class Scorer:
         row["labels"] = ",".join(r.labels)
         row["flat_leads"] = ",".join(r.flat_leads)
         row["saturated_leads"] = ",".join(r.saturated_leads)
+        row["unusable_leads"] = ",".join(r.quality.unusable_leads)
+        row["quality"] = "ok" if r.quality.trusted else r.quality.reason
         return row
 
     def rows(self, tasks: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
@@ -300,7 +305,7 @@ def _read_output(output: Path):
 
 
 def _clean_row(r: Dict[str, Any]) -> Dict[str, Any]:
-    for c in ("labels", "flat_leads", "saturated_leads"):
+    for c in ("labels", "flat_leads", "saturated_leads", "unusable_leads", "quality"):
         if _is_missing(r.get(c)):
             r[c] = ""
     if _is_missing(r.get("error")):

@@ -351,7 +351,7 @@ def explained_classes(pred) -> List[str]:
 
 
 def lead_warnings(pred) -> Dict[str, List[str]]:
-    """Lead name -> warnings (flat, saturated, and the quality flags of versions that report them)."""
+    """Lead name -> warnings: flat and saturated (preprocessing) and the per-lead quality flags."""
     out: Dict[str, List[str]] = {}
     for lead in pred.flat_leads:
         out.setdefault(lead, []).append("flat")
@@ -363,34 +363,12 @@ def lead_warnings(pred) -> Dict[str, List[str]]:
 
 
 def quality_flags(pred) -> Dict[str, List[str]]:
-    """Per-lead quality problems from a ``quality`` field, in versions of edgecardio that add one.
-
-    Accepted shapes: a mapping lead -> (a list of flag names | a mapping flag -> bool or value | one
-    string), or an object with ``to_dict()`` giving that. Anything else yields nothing."""
+    """Lead name -> the quality flags (lead_off, flat, saturated, wander, noisy) that
+    :class:`edgecardio.quality.Quality` set for it; nothing when the prediction carries no quality."""
     q = getattr(pred, "quality", None)
     if q is None:
         return {}
-    if hasattr(q, "to_dict"):
-        q = q.to_dict()
-    if not isinstance(q, Mapping):
-        return {}
-    out: Dict[str, List[str]] = {}
-    lookup = {n.lower(): n for n in LEAD_NAMES}
-    for lead, v in q.items():
-        name = lookup.get(str(lead).lower())
-        if name is None:
-            continue
-        if isinstance(v, str):
-            flags = [v] if v and v.lower() not in ("ok", "good") else []
-        elif isinstance(v, Mapping):
-            flags = [str(k) for k, val in v.items() if val is True]
-        elif isinstance(v, (list, tuple)):
-            flags = [str(f) for f in v]
-        else:
-            flags = []
-        if flags:
-            out[name] = flags
-    return out
+    return {lead: list(q.lead_flags(lead)) for lead in LEAD_NAMES if q.lead_flags(lead)}
 
 
 def result_dict(d: Diagnosis) -> Dict[str, Any]:

@@ -139,9 +139,12 @@ def _summary(d: logic.Diagnosis) -> None:
             st.markdown("\n".join(f"- {s['code']} ({s['likelihood']:g} %): {s['description']}"
                                   for s in mt["statements"]))
             st.caption(f"Report: {mt['report']}")
-    if not hasattr(p, "quality"):
-        st.caption("Per-lead signal-quality indices: not available in this version of edgecardio "
+    q = getattr(p, "quality", None)
+    if q is None:
+        st.caption("Per-lead signal-quality indices: not computed for this prediction "
                    "(flat and saturated leads are checked and marked).")
+    elif not q.trusted:
+        st.error(f"Signal quality: this diagnosis is not trustworthy ({q.reason}).")
     warn = logic.lead_warnings(p)
     if warn:
         st.warning("Lead warnings (marked on the tracing): " + "; ".join(f"{k}: {', '.join(v)}" for k, v in warn.items()))
@@ -222,7 +225,9 @@ def _live(d: logic.Diagnosis, clf, examples: List[logic.Record]) -> None:
                     pred = _attr(r, "prediction")
                     stable = _attr(r, "stable_labels", "labels", default=())
                     raw = _attr(pred, "labels", default=()) if pred is not None else ()
-                    rows.append({"stream_s": round(t, 2), "stable": ", ".join(stable), "raw": ", ".join(raw)})
+                    wq = _attr(r, "quality")
+                    rows.append({"stream_s": round(t, 2), "stable": ", ".join(stable), "raw": ", ".join(raw),
+                                 "quality": "-" if wq is None else ("ok" if wq.trusted else wq.reason)})
                     status.markdown(f"**{t:.1f} s**: {', '.join(stable) or '-'}")
                     n = int(t * fs)
                     ii = LEAD_NAMES.index("II")
