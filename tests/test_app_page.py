@@ -195,29 +195,9 @@ def test_model_input_on_request_and_explain_off(at):
     assert len(at.get("image")) == n_images
 
 
-class _FakeMonitor:
-    """The streaming monitor's interface as specified (Monitor(fs_hz, classifier=, gain_per_mv=, age=...),
-    push(chunk) -> results completed by the chunk), computed the simple way: enough for the page."""
-
-    def __init__(self, fs_hz, *, classifier=None, hop_s=1.0, gain_per_mv=1000.0, **demographics):
-        self.fs, self.clf, self.gain, self.demo = int(fs_hz), classifier, gain_per_mv, demographics
-        self.hop = int(hop_s * self.fs)
-        self.buf = np.zeros((12, 0), np.int16)
-        self.next_end = 10 * self.fs
-
-    def push(self, chunk):
-        self.buf = np.concatenate([self.buf, chunk], axis=1)
-        out = []
-        while self.buf.shape[1] >= self.next_end:
-            p = self.clf.predict(self.buf[:, self.next_end - 10 * self.fs:self.next_end], self.fs,
-                                 gain_per_mv=self.gain, **self.demo)
-            out.append({"end_s": self.next_end / self.fs, "prediction": p, "stable_labels": p.labels})
-            self.next_end += self.hop
-        return out
-
-
-def test_live_mode_replays_through_the_monitor_when_there_is_one(monkeypatch, examples):
-    monkeypatch.setattr(edgecardio, "Monitor", _FakeMonitor, raising=False)
+def test_live_mode_replays_through_the_monitor(examples):
+    """The bundled examples one after another through the real edgecardio.Monitor: a row per hop,
+    each window's diagnosis equal to predict on the same 10 s, and its quality verdict."""
     at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT_S).run()
     _ok(at)
     at.select_slider(key="live_speed").set_value(50)
@@ -230,6 +210,7 @@ def test_live_mode_replays_through_the_monitor_when_there_is_one(monkeypatch, ex
     # each whole example, seen alone, carries that example's diagnosis
     first = edgecardio.Classifier().predict(examples[0].signal, 100, **logic.example_demographics(examples[0]))
     assert hops["raw"].iloc[0] == ", ".join(first.labels)
+    assert hops["quality"].iloc[0] == "ok"
 
 
 def test_live_mode_with_an_unexpected_monitor_says_so(monkeypatch):
