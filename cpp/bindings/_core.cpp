@@ -37,7 +37,7 @@ ec::SignalView signal_view(py::array a, int fs_hz, double gain_per_mv, py::array
   else if (a.dtype().equal(py::dtype::of<double>())) v.type = ec::SignalView::Type::kFloat64;
   else throw py::type_error("signal must be native-endian int16, float32 or float64");
   if (a.ndim() != 2) throw py::value_error("signal must be 2-D (n_leads, n_samples)");
-  if (reinterpret_cast<std::uintptr_t>(a.data()) % a.itemsize() != 0) a = a.attr("copy")();  // an aligned copy
+  a = aligned(a);
   const auto item = static_cast<py::ssize_t>(a.itemsize());
   if ((a.shape(1) > 1 && a.strides(1) != item) || a.strides(0) < 0 || a.strides(0) % item != 0)
     throw py::value_error("signal rows must be contiguous with non-negative strides (np.ascontiguousarray)");

@@ -24,5 +24,13 @@ py::array_t<T> new_array(std::size_t rows, std::size_t cols) {
   return py::array_t<T>({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(cols)});
 }
 
+// `a`, or an aligned copy of it when its data sits at an address its element type may not be read
+// from (np.frombuffer at an odd offset): the native code never reads misaligned samples.
+inline py::array aligned(py::array a) {
+  if (a.itemsize() > 1 && reinterpret_cast<std::uintptr_t>(a.data()) % static_cast<std::uintptr_t>(a.itemsize()) != 0)
+    a = a.attr("copy")();
+  return a;
+}
+
 void bind_kernels(py::module_ &m);
 void bind_monitor(py::module_ &m);  // monitor.cpp: the streaming window and signal quality

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings.h"
 #include "edgecardio/quality.h"
 #include "edgecardio/ring.h"
 
@@ -94,7 +95,8 @@ void bind_monitor(py::module_ &m) {
 
   m.def(
       "window_quality",
-      [](const py::array &x, int fs_hz, double gain_per_mv, double rail_lo, double rail_hi, const py::dict &thr) {
+      [](const py::array &signal, int fs_hz, double gain_per_mv, double rail_lo, double rail_hi, const py::dict &thr) {
+        const py::array x = aligned(signal);
         if (x.ndim() != 2) throw py::value_error("window_quality: signal must be 2-D (n_leads, n)");
         const auto n_leads = static_cast<std::size_t>(x.shape(0)), n = static_cast<std::size_t>(x.shape(1));
         check_rows(x, n_leads, "window_quality");
@@ -145,7 +147,8 @@ void bind_monitor(py::module_ &m) {
            py::arg("gain_per_mv") = 1000.0, py::arg("thresholds") = py::dict())
       .def(
           "push",
-          [](em::StreamWindow &s, const py::array &chunk, std::size_t start) {
+          [](em::StreamWindow &s, const py::array &raw_chunk, std::size_t start) {
+            const py::array chunk = aligned(raw_chunk);
             check_rows(chunk, s.n_leads(), "StreamWindow.push");
             const auto n = static_cast<std::size_t>(chunk.shape(1));
             if (start > n) throw py::value_error("StreamWindow.push: start past the chunk's end");
