@@ -22,8 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, assume, example, given, settings
-from hypothesis import strategies as st
+
+pytest.importorskip("hypothesis", reason="the property tests need hypothesis (the test extra)")
+from hypothesis import HealthCheck, Phase, assume, example, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 import edgecardio
 from edgecardio import modelcard as mc
