@@ -62,7 +62,7 @@ echo "test-aarch64: cross-compiling cpp/tests into $build"
 "$cmake_bin" --build "$build" --target edgecardio_native_tests -j 2 >"$build.build.log" 2>&1 \
   || { tail -40 "$build.build.log" >&2; echo "test-aarch64: build failed" >&2; exit 1; }
 prog="$build/edgecardio_native_tests"
-if command -v file >/dev/null && ! file "$prog" | grep -q aarch64; then
+if command -v file >/dev/null && [[ $(file "$prog") != *aarch64* ]]; then
   echo "test-aarch64: $prog is not an aarch64 binary: $(file "$prog")" >&2
   exit 1
 fi

@@ -48,8 +48,11 @@ printf 'int main(int argc, char **) { volatile int big = 2147483647; return big 
 if "$build/canary" 2>/dev/null; then
   echo "sanitize: a signed overflow did not stop the canary: UBSan is not active with these flags" >&2; exit 1
 fi
+# ldd's output is kept first: `ldd | grep -q` under pipefail fails when grep exits at its first match
+# and ldd dies of SIGPIPE (a race that failed CI once).
+deps=$(ldd "$build"/_core*.so)
 for lib in libasan libubsan; do
-  ldd "$build"/_core*.so | grep -q "$lib" || { echo "sanitize: _core is not linked with $lib" >&2; exit 1; }
+  grep -q "$lib" <<<"$deps" || { echo "sanitize: _core is not linked with $lib" >&2; exit 1; }
 done
 # The native tests own every allocation: leaks count there. A failure here does not stop the Python
 # part, so one run shows every report.
