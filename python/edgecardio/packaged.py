@@ -151,7 +151,7 @@ def resolve_model(model) -> Tuple[Path, Optional[str]]:
             if is_name(model) and model in model_names():
                 warnings.warn(f"model {model!r} is both a path here and the name of a packaged model: loading the "
                               f"path {path.resolve()} (an existing path always wins; run from another directory "
-                              f"to load the packaged one)", UserWarning, stacklevel=3)
+                              f"to load the packaged one)", UserWarning, stacklevel=4)
             return path, packaged_name(path)
         if is_name(model):
             return model_dir(model), model
