@@ -13,6 +13,8 @@ sys.path.insert(0, str(REPO / "toolchains"))
 import wheel_models  # noqa: E402
 
 MODELS = REPO / "python" / "edgecardio" / "models"
+if not list(MODELS.glob("*/model_card.json")):  # the aarch64 test copies the tests without the package source
+    pytest.skip(f"no packaged models in {MODELS} (the source tree's package is not here)", allow_module_level=True)
 
 
 def _wheel(path, models_dir, skip=(), replace=None):
