@@ -335,7 +335,7 @@ def plot_reliability(y: np.ndarray, curves: dict, path, title: str, n_bins: int 
             ece = expected_calibration_error(y[:, k], p[:, k], n_bins)
             ax.plot(b["mean_probability"], b["fraction_positive"], style, ms=3, lw=1, label=f"{label} (ECE {ece:.3f})")
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted probability", title=f"{c} (prevalence {y[:, k].mean():.2f})")
-        ax.legend(loc="upper left", fontsize=7)
+        ax.legend(loc="lower right", fontsize=7)
     axes[0].set_ylabel("observed fraction positive")
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
