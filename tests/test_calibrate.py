@@ -311,9 +311,14 @@ def test_shipped_model_calibration_matches_docs():
 
 @pytest.fixture(scope="module")
 def fold9_layout(ptbxl, tmp_path_factory):
-    """The official layout of the first 240 records of fold 9."""
+    """The official layout of the first 150 records of fold 9."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # wfdb's own import warns about a pandas deprecation; not ours
+        pytest.importorskip("wfdb")
     dest = tmp_path_factory.mktemp("ptbxl9")
-    subprocess.run([sys.executable, str(ptbxl / "materialize.py"), str(dest), "--folds", "9", "--limit", "240",
+    subprocess.run([sys.executable, str(ptbxl / "materialize.py"), str(dest), "--folds", "9", "--limit", "150",
                     "--source", str(ptbxl)], check=True, capture_output=True)
     return dest
 
@@ -410,6 +415,11 @@ def test_shipped_labels_unchanged_on_all_of_fold_9(ptbxl, tmp_path_factory):
     card, _ = _shipped()
     if card.get("calibration", {}).get("method", "none") == "none":
         pytest.skip("the shipped model is not calibrated")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # wfdb's own import warns about a pandas deprecation; not ours
+        pytest.importorskip("wfdb")
     layout = tmp_path_factory.mktemp("ptbxl9_all")
     subprocess.run([sys.executable, str(ptbxl / "materialize.py"), str(layout), "--folds", "9", "--source",
                     str(ptbxl)], check=True, capture_output=True)
