@@ -327,18 +327,22 @@ def plot_reliability(y: np.ndarray, curves: dict, path, title: str, n_bins: int 
 
     from .metrics import expected_calibration_error
 
-    fig, axes = plt.subplots(1, len(CLASSES), figsize=(3.0 * len(CLASSES), 3.4), sharey=True)
+    fig, axes = plt.subplots(1, len(CLASSES), figsize=(3.0 * len(CLASSES), 3.7), sharey=True)
     for k, (ax, c) in enumerate(zip(axes, CLASSES)):
         ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+        text = []
         for (label, p), style in zip(curves.items(), ("o-", "s-", "^-")):
             b = reliability_bins(y[:, k], p[:, k], n_bins)
-            ece = expected_calibration_error(y[:, k], p[:, k], n_bins)
-            ax.plot(b["mean_probability"], b["fraction_positive"], style, ms=3, lw=1, label=f"{label} (ECE {ece:.3f})")
+            ax.plot(b["mean_probability"], b["fraction_positive"], style, ms=3, lw=1, label=label)
+            text.append(f"ECE {expected_calibration_error(y[:, k], p[:, k], n_bins):.3f} {label}")
+        # the upper left stays empty: the curves run near the diagonal or below it
+        ax.text(0.03, 0.97, "\n".join(text), va="top", fontsize=7, transform=ax.transAxes)
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted probability", title=f"{c} (prevalence {y[:, k].mean():.2f})")
-        ax.legend(loc="lower right", fontsize=7)
     axes[0].set_ylabel("observed fraction positive")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -463,6 +467,9 @@ def calibrate_model_dir(model_dir, *, method: str = "auto", data_root=None, fold
         curves = {"uncalibrated": before[default],
                   f"{shown} (in-sample)": comparison[shown]["calibration"].probabilities(z[default]),
                   f"{shown} (cross-validated)": cross_validated_probabilities(shown, z[default], y, cv_folds, seed)}
+        report["reliability"] = {"bins": f"{n_bins} equal-mass", "precision": default, "curves": {
+            label: {c: {k: v.tolist() for k, v in reliability_bins(y[:, i], p[:, i], n_bins).items()}
+                    for i, c in enumerate(CLASSES)} for label, p in curves.items()}}
         plot_reliability(y, curves, out_dir / f"calibration_{name}.png",
                          f"{name} {default}, folds {folds} ({len(y)} records), {n_bins} equal-mass bins; "
                          f"shipped: {chosen}")
