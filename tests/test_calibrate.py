@@ -197,6 +197,18 @@ def _tiny_graph(rng, crops: bool):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
+#: ONNX Runtime's Sigmoid is an approximation, within about 1e-7 of the exact value (measured 9.5e-8
+#: on these graphs): two records whose probabilities lie closer than that may swap, before or after.
+SIGMOID_TOL = 3e-7
+
+
+def _keeps_order(before, after) -> bool:
+    """No two records in the opposite order after than before, beyond the runtime Sigmoid's error
+    (records tied before may separate: a float32 probability stands for several logits)."""
+    order = np.lexsort((after, before))
+    return bool(np.all(np.diff(after[order]) >= -SIGMOID_TOL))
+
+
 def _run(model, feeds):
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return sess.run(None, feeds)[0].astype(np.float64)
@@ -214,9 +226,7 @@ def test_rewrite_computes_the_map_and_keeps_ranks(rng, crops, method):
     onnx.checker.check_model(new)
     p, q = _run(model, x), _run(new, x)
     np.testing.assert_allclose(q, cal.probabilities(z), atol=1e-6)
-    for k in range(K):  # no pair of records changes order
-        order = np.argsort(p[:, k], kind="stable")
-        assert np.all(np.diff(q[order, k]) >= 0)
+    assert all(_keeps_order(p[:, k], q[:, k]) for k in range(K))
     ops = [n.op_type for n in new.graph.node]
     assert ops[-1] == "Sigmoid" and (SHIFT_NODE in [n.name for n in new.graph.node]) == (method == "platt")
     stripped, had = strip_calibration(new)
@@ -255,9 +265,7 @@ def test_rewrite_of_the_shipped_graphs_keeps_ranks(precision, shipped_inputs):
     z = _run(logit_graph(raw), shipped_inputs)
     p, q = _run(raw, shipped_inputs), _run(new, shipped_inputs)
     np.testing.assert_allclose(q, cal.probabilities(z), atol=2e-6)
-    for k in range(K):
-        order = np.argsort(p[:, k], kind="stable")
-        assert np.all(np.diff(q[order, k]) >= 0)
+    assert all(_keeps_order(p[:, k], q[:, k]) for k in range(K))
 
 
 def test_shipped_card_describes_its_graphs(shipped_inputs):
@@ -369,8 +377,7 @@ def test_write_round_trip(fold9_layout, tmp_path):
         t_new = np.array([clf.thresholds[c] for c in mc.CLASSES])
         before, after = _predict(raw, fold9_layout, precision), _predict(d, fold9_layout, precision)
         np.testing.assert_array_equal(before >= np.array([t_raw[c] for c in mc.CLASSES]), after >= t_new)
-        for k in range(K):  # no two records change order
-            assert np.all(np.diff(after[np.argsort(before[:, k], kind="stable"), k]) >= 0)
+        assert all(_keeps_order(before[:, k], after[:, k]) for k in range(K))
         assert not np.allclose(before, after, atol=1e-3)  # it did change the probabilities
         v = rep["calibration"]["validation"][precision]
         assert v["labels_unchanged"] and v["macro_auc_after"] == pytest.approx(v["macro_auc_before"], abs=1e-9)
