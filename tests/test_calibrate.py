@@ -439,3 +439,13 @@ def test_shipped_labels_unchanged_on_all_of_fold_9(ptbxl, tmp_path_factory):
         old, new = _predict(raw, layout, precision), _predict(MODELS_DIR, layout, precision)
         np.testing.assert_array_equal(old >= t_old, new >= t_new)
         np.testing.assert_allclose(macro_auc(y, new)[1], macro_auc(y, old)[1], atol=1e-9)
+
+
+def test_command_names_the_missing_data(tmp_path, capsys):
+    from training.calibrate import main
+
+    with pytest.raises(FileNotFoundError, match="materialize.py"):
+        main(["--model-dir", str(MODELS_DIR), "--data", str(tmp_path), "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        main(["--model-dir", str(MODELS_DIR), "--method", "isotonic"])
+    assert "invalid choice" in capsys.readouterr().err

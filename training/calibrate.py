@@ -529,17 +529,17 @@ def _print(report: dict):
     cmp = report["comparison"]
     print(f"{report['name']}: {s['fitted_on']['n_records']} records of folds {s['fitted_on']['folds']}, "
           f"{s['bins']['headline']}, {s['cross_validation']['folds']}-fold CV")
-    print(f"{'class':6s} " + " ".join(f"{h:>12s}" for h in ("ECE none", "temp in/CV", "", "platt in/CV", "")))
+    print(f"{'':22s} " + " ".join(f"{h:>12s}" for h in ("none", "temperature", "temp. CV", "platt", "platt CV")))
     for c in CLASSES:
         row = [cmp["none"]["in_sample"]["per_class"][c]["ece"]]
         for m in METHODS:
             row += [cmp[m]["in_sample"]["per_class"][c]["ece"], cmp[m]["cross_validated"]["per_class"][c]["ece"]]
-        print(f"{c:6s} " + " ".join(f"{v:12.4f}" for v in row))
+        print(f"{'ECE ' + c:22s} " + " ".join(f"{v:12.4f}" for v in row))
     for metric in ("ece", "ece_equal_width", "brier", "log_loss"):
         row = [cmp["none"]["in_sample"]["macro"][metric]]
         for m in METHODS:
             row += [cmp[m]["in_sample"]["macro"][metric], cmp[m]["cross_validated"]["macro"][metric]]
-        print(f"{'macro ' + metric:6s} " + " ".join(f"{v:12.4f}" for v in row))
+        print(f"{'macro ' + metric:22s} " + " ".join(f"{v:12.4f}" for v in row))
     print(f"chosen: {s['method']} ({s['rule']})")
     for p, v in s["validation"].items():
         print(f"{p}: macro AUC {v['macro_auc_before']:.4f} -> {v['macro_auc_after']:.4f}, macro ECE "
@@ -550,8 +550,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model-dir", "--run", dest="model_dir", required=True,
                     help="ONNX files and model_card.json: python/edgecardio/models or a run directory")
-    ap.add_argument("--method", choices=sorted(CHOICES[("calibrate", "method")]),
-                    help="default: the card's config calibrate.method, else auto")
+    ap.add_argument("--method", choices=sorted(CHOICES[("calibrate", "method")]), default="auto",
+                    help="auto (default): the better of temperature and Platt by cross-validated log loss, "
+                         "if it also lowers the cross-validated ECE")
     ap.add_argument("--data", help="PTB-XL official layout (default: the card's config data.root)")
     ap.add_argument("--cv-folds", type=int, help="default: the card's config, else 5")
     ap.add_argument("--bins", type=int, help="default: the card's config, else 15")
@@ -561,10 +562,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     card = modelcard.load_card(Path(a.model_dir) / CARD)
     c = card.get("training", {}).get("config", {}).get("calibrate", {})
-    method = a.method or c.get("method", "auto")
-    if method == "none" and a.method is None:
-        method = "auto"  # a config saved before calibration existed: measure anyway
-    rep = calibrate_model_dir(a.model_dir, method=method, data_root=a.data, cv_folds=a.cv_folds or c.get("cv_folds", 5),
+    rep = calibrate_model_dir(a.model_dir, method=a.method, data_root=a.data, cv_folds=a.cv_folds or c.get("cv_folds", 5),
                               n_bins=a.bins or c.get("n_bins", CALIBRATION_BINS), write=a.write,
                               out_dir=a.out or REPO / "runs" / "calibration", name=a.name)
     _print(rep)
