@@ -27,12 +27,14 @@ import pytest
 
 import edgecardio
 from edgecardio import modelcard as mc
-from edgecardio.classifier import MODELS_DIR, Classifier
+from edgecardio.classifier import Classifier
+from edgecardio.packaged import model_dir
 from edgecardio._synthetic import synthetic_record
 
 FS_HZ = 500
 GAIN = 1000.0
 DEMO = dict(age=63.0, sex="female", height_cm=165.0, weight_kg=70.0)
+MODEL_DIR = model_dir()  # the default packaged model, what Classifier() loads
 PRECISIONS = ["int8", "fp32"]
 THREADS = [1, 2]
 HAS_NATIVE = edgecardio.HAS_NATIVE_ORT
@@ -60,7 +62,7 @@ def session(precision, threads):
     from edgecardio.classifier import ort_session_options
 
     so = ort_session_options(threads)  # the package's settings, so every path computes the same numbers
-    return ort.InferenceSession(str(MODELS_DIR / f"lightecgnet_{precision}.onnx"), so,
+    return ort.InferenceSession(str(MODEL_DIR / f"lightecgnet_{precision}.onnx"), so,
                                 providers=["CPUExecutionProvider"])
 
 
@@ -69,7 +71,7 @@ def naive_predict_fn(precision, threads):
     from edgecardio import reference
 
     sess = session(precision, threads)
-    card = mc.load_card(MODELS_DIR / "model_card.json")
+    card = mc.load_card(MODEL_DIR / "model_card.json")
     stats = card["demographics"]["stats"]
 
     def predict(x):
@@ -88,7 +90,7 @@ def torch_model():
         from training.model import CropEnsemble, LightECGNet, ModelConfig
     except ImportError as e:
         pytest.skip(f"training package not importable: {e}")
-    arch = mc.load_card(MODELS_DIR / "model_card.json").get("architecture", {})
+    arch = mc.load_card(MODEL_DIR / "model_card.json").get("architecture", {})
     fields = set(ModelConfig.__dataclass_fields__)
     torch.manual_seed(0)
     backbone = LightECGNet(ModelConfig(**{k: v for k, v in arch.items() if k in fields}))
@@ -106,7 +108,7 @@ def torch_predict_fn(threads):
 
     torch.set_num_threads(threads)
     model = torch_model()
-    card = mc.load_card(MODELS_DIR / "model_card.json")
+    card = mc.load_card(MODEL_DIR / "model_card.json")
     stats = card["demographics"]["stats"]
 
     def predict(x):

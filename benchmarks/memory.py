@@ -28,7 +28,8 @@ def rss_mb():
 path, precision, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 out = {"path": path, "precision": precision, "rss_start_mb": rss_mb()}
 import edgecardio
-from edgecardio.classifier import MODELS_DIR
+from edgecardio.packaged import model_dir
+MODEL_DIR = model_dir()  # the default packaged model, what Classifier() loads
 from edgecardio._synthetic import synthetic_record
 x = synthetic_record(500, 10, seed=0)
 out["rss_after_import_mb"] = rss_mb()
@@ -40,9 +41,9 @@ else:
     from edgecardio import modelcard as mc, reference
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
-    sess = ort.InferenceSession(str(MODELS_DIR / f"lightecgnet_{precision}.onnx"), so,
+    sess = ort.InferenceSession(str(MODEL_DIR / f"lightecgnet_{precision}.onnx"), so,
                                 providers=["CPUExecutionProvider"])
-    stats = mc.load_card(MODELS_DIR / "model_card.json")["demographics"]["stats"]
+    stats = mc.load_card(MODEL_DIR / "model_card.json")["demographics"]["stats"]
     def run():
         ecg = reference.preprocess_reference(x / 1000.0, 500)
         demo = mc.encode_demographics(stats, age=63, sex="female")
@@ -51,7 +52,7 @@ for _ in range(n):
     run()
 out["rss_after_predictions_mb"] = rss_mb()
 out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-out["model_bytes"] = (MODELS_DIR / f"lightecgnet_{precision}.onnx").stat().st_size
+out["model_bytes"] = (MODEL_DIR / f"lightecgnet_{precision}.onnx").stat().st_size
 print(json.dumps(out))
 """
 

@@ -83,14 +83,21 @@ def test_force_scalar_environment_variable():
     assert out.stdout.strip() == "scalar", out
 
 
-@pytest.mark.parametrize("precision", ["int8", "fp32"])
-def test_native_runner_matches_onnxruntime_python_api(rng, precision):
+def _packaged():
+    """(model name, precision) of every packaged model; the default model alone where this version
+    of edgecardio cannot list them."""
+    infos = edgecardio.models() if hasattr(edgecardio, "models") else []
+    return [(m.name, p) for m in infos for p in m.precisions] or [(None, "int8"), (None, "fp32")]
+
+
+@pytest.mark.parametrize("model, precision", _packaged())
+def test_native_runner_matches_onnxruntime_python_api(rng, model, precision):
     if not edgecardio.HAS_NATIVE_ORT:
         pytest.skip("this build has no native ONNX Runtime runner (edgecardio.HAS_NATIVE_ORT is False)")
     from edgecardio.classifier import Classifier
 
-    native = Classifier(precision=precision, backend="native")
-    python = Classifier(precision=precision, backend="onnxruntime")
+    native = Classifier(model, precision=precision, backend="native")
+    python = Classifier(model, precision=precision, backend="onnxruntime")
     ecg = np.stack([edgecardio.preprocess(x, 500, duration_s=10)
                     for x in _signals(rng, 5000).values()]).astype(np.float32)
     demo = np.stack([native.demographics(age=a, sex=s) for a, s in ((63, "female"), (None, None), (30, "male"), (90, "m"))])

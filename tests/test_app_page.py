@@ -14,6 +14,7 @@ import edgecardio  # noqa: E402
 from edgecardio.app import PAGE, logic  # noqa: E402
 
 from _app_helpers import npy_bytes, wfdb_files  # noqa: E402
+from _models_helpers import OTHER, two_models  # noqa: E402
 
 TIMEOUT_S = 120  # a loaded 2-core CI machine; the page itself takes about a second
 
@@ -180,6 +181,23 @@ def test_model_choice_in_the_sidebar(at, examples):
     want = edgecardio.Classifier(precision="fp32", backend="onnxruntime").predict(
         examples[0].signal, 100, **_sidebar_demographics(at)).probabilities
     assert _probabilities(at) == pytest.approx(want, abs=1e-4)
+
+
+def test_model_selector_lists_the_packaged_models(tmp_path, monkeypatch, examples):
+    two_models(tmp_path, monkeypatch)
+    app = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT_S).run()
+    _ok(app)
+    sel = app.sidebar.selectbox(key="model")
+    assert sel.value == edgecardio.DEFAULT_MODEL  # the default, selected
+    assert [o.split(",")[0] for o in sel.options] == [f"{edgecardio.DEFAULT_MODEL} (default)", OTHER]
+    assert any(c.value.startswith("LightECGNet") for c in app.sidebar.caption)  # the chosen one's description
+    assert _heading(app) != "### Diagnosis: " + ", ".join(edgecardio.CLASSES)
+    sel.set_value(OTHER).run()
+    _ok(app)
+    assert OTHER in next(m.value for m in app.markdown if m.value.startswith("**Model**"))
+    assert _heading(app) == "### Diagnosis: " + ", ".join(edgecardio.CLASSES)  # its card's thresholds of 0
+    want = edgecardio.Classifier(OTHER).predict(examples[0].signal, 100, **_sidebar_demographics(app)).probabilities
+    assert _probabilities(app) == pytest.approx(want, abs=1e-4)
 
 
 def test_model_input_on_request_and_explain_off(at):

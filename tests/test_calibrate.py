@@ -16,7 +16,7 @@ import onnxruntime as ort  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from edgecardio import modelcard as mc  # noqa: E402
-from edgecardio.classifier import MODELS_DIR  # noqa: E402
+from edgecardio import packaged  # noqa: E402
 from training.calibrate import (SCALE_NODE, SHIFT_NODE, Calibration, choose, compare,  # noqa: E402
                                 cross_validated_probabilities, fit_logistic, insert_calibration, logit,
                                 logit_graph, sigmoid, strip_calibration)
@@ -25,6 +25,7 @@ from training.metrics import (brier_score, calibration_metrics, expected_calibra
                               reliability_bins)
 
 K = len(mc.CLASSES)
+MODELS_DIR = packaged.model_dir()  # the default packaged model
 
 
 # ------------------------------------------------------------------------------------ metrics
@@ -243,9 +244,10 @@ def test_rewrite_refuses_a_graph_without_a_sigmoid_head(rng):
         insert_calibration(model, Calibration.identity())
 
 
-def _shipped():
-    card = mc.load_card(MODELS_DIR / "model_card.json")
-    return card, {p: onnx.load(str(MODELS_DIR / f)) for p, f in card["files"].items()}
+def _shipped(name=None):
+    d = packaged.model_dir(name)
+    card = mc.load_card(d / "model_card.json")
+    return card, {p: onnx.load(str(d / f)) for p, f in card["files"].items()}
 
 
 @pytest.fixture(scope="module")
@@ -268,9 +270,10 @@ def test_rewrite_of_the_shipped_graphs_keeps_ranks(precision, shipped_inputs):
     assert all(_keeps_order(p[:, k], q[:, k]) for k in range(K))
 
 
-def test_shipped_card_describes_its_graphs(shipped_inputs):
+@pytest.mark.parametrize("name", packaged.model_names())
+def test_shipped_card_describes_its_graphs(shipped_inputs, name):
     """The card's calibration section, its graphs and its thresholds tell the same story."""
-    card, graphs = _shipped()
+    card, graphs = _shipped(name)
     section = card.get("calibration")
     if section is None:
         pytest.skip("the shipped model carries no calibration section")
@@ -297,18 +300,18 @@ def test_shipped_card_describes_its_graphs(shipped_inputs):
         if info["shipped"]:
             import hashlib
 
-            assert hashlib.sha256((MODELS_DIR / info["file"]).read_bytes()).hexdigest() == info["sha256"]
+            assert hashlib.sha256((packaged.model_dir(name) / info["file"]).read_bytes()).hexdigest() == info["sha256"]
 
 
-def test_shipped_model_calibration_matches_docs():
+@pytest.mark.parametrize("name", packaged.model_names())
+def test_shipped_model_calibration_matches_docs(name):
     """docs/calibration_<name>.json holds the numbers the card reports."""
-    card, _ = _shipped()
+    card, _ = _shipped(name)
     section = card.get("calibration")
     if section is None:
         pytest.skip("the shipped model carries no calibration section")
     from training.config import REPO
 
-    name = card["training"]["config"]["name"]
     doc = json.loads((REPO / "docs" / f"calibration_{name}.json").read_text())
     assert doc["calibration"]["parameters"] == section["parameters"]
     assert doc["calibration"]["method"] == section["method"]

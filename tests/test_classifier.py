@@ -14,8 +14,11 @@ import pytest
 
 import edgecardio
 from edgecardio import modelcard as mc
-from edgecardio.classifier import MODELS_DIR, Classifier, Prediction
+from edgecardio.classifier import Classifier, Prediction
 from edgecardio._synthetic import synthetic_record
+from edgecardio.packaged import model_dir
+
+MODEL_DIR = model_dir()  # the default packaged model
 
 # CI sets EDGECARDIO_REQUIRE_NATIVE_ORT=1: there a build without the runner fails these tests instead
 # of skipping them.
@@ -45,7 +48,7 @@ def probs(p: Prediction) -> np.ndarray:
 
 
 def test_defaults(clf):
-    assert clf.model_path == MODELS_DIR / "lightecgnet_int8.onnx"
+    assert clf.model_path == MODEL_DIR / "lightecgnet_int8.onnx"
     assert clf.classes == mc.CLASSES == ("NORM", "MI", "STTC", "CD", "HYP")
     assert clf.backend == "native" and clf.precision == "int8" and clf.threads == 1
     card = clf.model_card
@@ -53,8 +56,8 @@ def test_defaults(clf):
     card["classes"] = []  # a copy: the classifier's card is untouched
     assert clf.model_card["classes"] == list(mc.CLASSES)
     assert set(clf.thresholds) == set(mc.CLASSES)
-    assert Classifier(precision="fp32").model_path == MODELS_DIR / "lightecgnet_fp32.onnx"
-    assert Classifier(MODELS_DIR / "lightecgnet_fp32.onnx").precision == "fp32"
+    assert Classifier(precision="fp32").model_path == MODEL_DIR / "lightecgnet_fp32.onnx"
+    assert Classifier(MODEL_DIR / "lightecgnet_fp32.onnx").precision == "fp32"
 
 
 def test_predict_result(clf, records):
@@ -75,8 +78,8 @@ def test_labels_follow_the_card_thresholds(tmp_path, records):
     import json
     import shutil
 
-    shutil.copy(MODELS_DIR / "lightecgnet_int8.onnx", tmp_path)
-    card = json.loads((MODELS_DIR / "model_card.json").read_text())
+    shutil.copy(MODEL_DIR / "lightecgnet_int8.onnx", tmp_path)
+    card = json.loads((MODEL_DIR / "model_card.json").read_text())
     x, fs = records[0]
     p = Classifier().predict(x, fs).probabilities
     card["thresholds"] = {c: (0.0 if i % 2 == 0 else 1.0) for i, c in enumerate(mc.CLASSES)}
@@ -342,9 +345,9 @@ def _model_dir(tmp_path, card=None, precision="int8"):
     import shutil
 
     name = f"lightecgnet_{precision}.onnx"
-    shutil.copy(MODELS_DIR / name, tmp_path / name)
+    shutil.copy(MODEL_DIR / name, tmp_path / name)
     if card is None:
-        shutil.copy(MODELS_DIR / "model_card.json", tmp_path)
+        shutil.copy(MODEL_DIR / "model_card.json", tmp_path)
     else:
         (tmp_path / "model_card.json").write_bytes(card if isinstance(card, bytes) else card.encode())
     return tmp_path / name
@@ -409,7 +412,7 @@ def test_fixed_batch_fails_at_load(tmp_path, backend):
 def _packaged_card() -> dict:
     import json
 
-    return json.loads((MODELS_DIR / "model_card.json").read_text())
+    return json.loads((MODEL_DIR / "model_card.json").read_text())
 
 
 def _card_with(path: str, value) -> str:

@@ -131,7 +131,7 @@ def test_bad_input_is_one_line(capsys, tmp_path, npy_record, argv, pattern):
     np.save(tmp_path / "t.npy", x.T)
     (tmp_path / "junk.npy").write_bytes(b"not numpy")
     (tmp_path / "junk.onnx").write_bytes(b"not onnx")
-    shutil.copy(edgecardio.classifier.MODELS_DIR / "model_card.json", tmp_path)
+    shutil.copy(edgecardio.packaged.model_dir() / "model_card.json", tmp_path)
     (tmp_path / "bad.hea").write_text("bad 12 500 5000\n" + "bad.dat 99 1000 16 0 0 0 0 I\n" * 12)
     subs = {"{missing}": str(tmp_path / "nope"), "{npy}": str(path), "{transposed}": str(tmp_path / "t.npy"),
             "{junk_npy}": str(tmp_path / "junk.npy"), "{junk_onnx}": str(tmp_path / "junk.onnx"),

@@ -93,17 +93,30 @@ def test_crop_ensemble_matches_manual_crops(model, rng):
         torch.testing.assert_close(w(x, d), torch.sigmoid(manual), atol=1e-6, rtol=0)
 
 
-def test_shipped_model_matches_its_card():
-    """The files in python/edgecardio/models are the ones the card describes (sizes, SHA-256),
-    within the parameter budget, and the INT8 one is static QDQ with per-channel signed int8 weights and the activation type
-    the card states."""
+def _packaged_model_dirs():
+    from training.config import REPO
+
+    return sorted(p.parent for p in (REPO / "python" / "edgecardio" / "models").glob("*/model_card.json"))
+
+
+def test_the_default_model_is_packaged():
+    from edgecardio.packaged import DEFAULT_MODEL
+
+    assert DEFAULT_MODEL in [d.name for d in _packaged_model_dirs()]
+
+
+@pytest.mark.parametrize("d", _packaged_model_dirs(), ids=lambda d: d.name)
+def test_shipped_model_matches_its_card(d):
+    """The files in each python/edgecardio/models/<name>/ are the ones its card describes (sizes,
+    SHA-256), the default model is within the parameter budget, and the INT8 file is static QDQ with
+    per-channel signed int8 weights and the activation type the card states."""
     import hashlib
     import json
 
-    from training.config import REPO
+    from edgecardio.packaged import DEFAULT_MODEL
 
-    d = REPO / "python" / "edgecardio" / "models"
     card = mc.load_card(d / "model_card.json")
+    assert card["training"]["config"]["name"] == d.name  # ship.py --install names the directory after the config
     for name, info in card["file_info"].items():
         if not info["shipped"]:
             assert not (d / info["file"]).exists()
@@ -111,7 +124,8 @@ def test_shipped_model_matches_its_card():
         data = (d / info["file"]).read_bytes()
         assert len(data) == info["bytes"] and hashlib.sha256(data).hexdigest() == info["sha256"]
     assert set(card["files"]) >= {"fp32", "int8"} and card["default"] == "int8"
-    assert card["architecture"]["parameters"] <= 300_000
+    if d.name == DEFAULT_MODEL:  # the fast default; other packaged models trade size for accuracy
+        assert card["architecture"]["parameters"] <= 300_000
     assert card["preprocessing"]["built_by"]["path"] == "native"
     assert card["trained_on"]["val_folds"] == [9] and card["trained_on"]["train_folds"] == list(range(1, 9))
     q = onnx.load(str(d / card["files"]["int8"]))

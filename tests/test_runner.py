@@ -14,8 +14,11 @@ import pytest
 
 import edgecardio
 from edgecardio import modelcard as mc
-from edgecardio.classifier import MODELS_DIR, Classifier, ModelError, ort_library_candidates
+from edgecardio.classifier import Classifier, ModelError, ort_library_candidates
+from edgecardio.packaged import model_dir
 from _ptbxl import fold_start
+
+MODEL_DIR = model_dir()  # the default packaged model
 
 # CI sets EDGECARDIO_REQUIRE_NATIVE_ORT=1: there a build without the runner fails these tests instead
 # of skipping them.
@@ -68,7 +71,7 @@ def make_model(path, *, seed=0, ecg_name=mc.INPUT_ECG, ecg_shape=("batch", 12, 1
 
 def write_card(directory, **overrides):
     """A valid model card (the packaged one) into ``directory``, with overrides."""
-    card = mc.load_card(MODELS_DIR / "model_card.json")
+    card = mc.load_card(MODEL_DIR / "model_card.json")
     card.update(overrides)
     import json
 
@@ -140,7 +143,7 @@ def test_load_error_names_what_was_tried(lib, why):
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 @pytest.mark.parametrize("n", [1, 3])
 def test_runner_matches_onnxruntime_python(runtime, rng, precision, n):
-    path = MODELS_DIR / f"lightecgnet_{precision}.onnx"
+    path = MODEL_DIR / f"lightecgnet_{precision}.onnx"
     runner = edgecardio._core.OrtRunner(str(path), 1)
     sess = ort_session(path)
     ecg, demo = random_inputs(rng, n)
@@ -153,7 +156,7 @@ def test_runner_matches_onnxruntime_python(runtime, rng, precision, n):
 
 
 def test_runner_threads_option(runtime, rng):
-    path = MODELS_DIR / "lightecgnet_fp32.onnx"
+    path = MODEL_DIR / "lightecgnet_fp32.onnx"
     ecg, demo = random_inputs(rng, 2)
     one = edgecardio._core.OrtRunner(str(path), 1)
     two = edgecardio._core.OrtRunner(str(path), 2)
@@ -164,7 +167,7 @@ def test_runner_threads_option(runtime, rng):
 
 
 def test_runner_io_description(runtime):
-    runner = edgecardio._core.OrtRunner(str(MODELS_DIR / "lightecgnet_int8.onnx"))
+    runner = edgecardio._core.OrtRunner(str(MODEL_DIR / "lightecgnet_int8.onnx"))
     assert runner.inputs == [(mc.INPUT_ECG, 1, (-1, 12, 1000)), (mc.INPUT_DEMOGRAPHICS, 1, (-1, 8))]
     assert runner.outputs == [(mc.OUTPUT_PROBABILITIES, 1, (-1, 5))]
 

@@ -57,7 +57,7 @@ def test_rows_equal_predict_and_errors_are_rows(archive):
         assert r["labels"] == ",".join(want.labels) and r["flat_leads"] == ",".join(want.flat_leads)
         assert r["unusable_leads"] == ",".join(want.quality.unusable_leads)
         assert r["quality"] == ("ok" if want.quality.trusted else want.quality.reason)
-        assert r["model"] == (clf.model_card.get("name") or clf.model_path.name)
+        assert r["model"] == clf.model_name == edgecardio.DEFAULT_MODEL  # the packaged name, not the card's family
     x = rows.loc[str(d / "x.npy")]
     assert pd.isna(x["error"]) and x["fs_hz"] == 250
     errors = {str(p) + ".hea": rows.loc[str(p) + ".hea", "error"] for p in bad}

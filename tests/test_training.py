@@ -1,5 +1,6 @@
 """A tiny end-to-end training run on real PTB-XL rows: official layout -> cache -> train (a few
 batches) -> resume -> ONNX export -> INT8 -> FP16 -> evaluation -> model card."""
+import copy
 import json
 import subprocess
 import sys
@@ -171,3 +172,53 @@ def test_entry_point_refuses_what_it_cannot_ship(capsys):
     with pytest.raises(SystemExit):
         main(["--config", config, "--run-name", "never", "--install"])
     assert "pass --ship too" in capsys.readouterr().err
+
+
+def test_distill_loss_is_minimal_at_the_teacher():
+    from training.train import distill_loss
+
+    teacher = torch.tensor([[2.0, -1.0, 0.5, -3.0, 0.0]])
+    for temperature in (1.0, 2.0):
+        student = teacher.clone().requires_grad_(True)
+        distill_loss(student, teacher, temperature).backward()
+        assert student.grad.abs().max() < 1e-6
+        # away from the teacher the loss is larger and its gradient points back to it
+        away = (teacher + 1.0).requires_grad_(True)
+        loss = distill_loss(away, teacher, temperature)
+        loss.backward()
+        assert loss > distill_loss(teacher, teacher, temperature) and (away.grad > 0).all()
+
+
+def test_distillation_end_to_end(cfg, tmp_path):
+    """Teacher run -> committed-style soft labels -> a student trained on them, and a soft-label file
+    that misses training records is refused instead of training on zeros."""
+    from training.config import ConfigError
+    from training.data import load_soft_labels
+    from training.distill import build
+    from training.train import train
+
+    build_cache(cfg, progress=False)
+    teacher = tmp_path / "teacher"
+    train(cfg, teacher)
+    soft = tmp_path / "soft.npz"
+    meta = build(cfg, [teacher, teacher], soft)
+    ds = load_dataset(cfg)
+    z = np.load(soft)
+    assert z["logits"].dtype == np.float16 and len(z["ecg_id"]) == len(ds.split.train) + len(ds.split.val)
+    assert 0.0 <= meta["val_macro_auc"] <= 1.0 and np.isfinite(z["logits"]).all()
+    got = load_soft_labels(soft, ds.ecg_ids[ds.split.train][::-1])
+    assert got.shape == (len(ds.split.train), 5)
+    np.testing.assert_array_equal(got[::-1], z["logits"][:len(ds.split.train)].astype(np.float32))
+
+    student_cfg = copy.deepcopy(cfg)
+    student_cfg["train"]["distill"] = {"soft_labels": str(soft), "weight": 0.5, "temperature": 2.0}
+    state = train(student_cfg, tmp_path / "student")
+    assert state["epoch"] == cfg["train"]["epochs"] and np.isfinite(state["history"][-1]["loss"])
+
+    partial = tmp_path / "partial.npz"
+    np.savez(partial, ecg_id=z["ecg_id"][1:], logits=z["logits"][1:])
+    with pytest.raises(ValueError, match="no teacher logits for 1 training records"):
+        load_soft_labels(partial, ds.ecg_ids[ds.split.train])
+    with pytest.raises(ConfigError, match="needs train.distill.soft_labels"):
+        load_config(None, [("train.distill.weight".split("."), 0.5)])
+

@@ -147,10 +147,13 @@ if b"OrtGetApiBase" not in strings:
     problems.append("the ONNX Runtime runner is not in the extension (no OrtGetApiBase lookup)")
 else:
     print("    ONNX Runtime runner: present (OrtGetApiBase)")
-models = [n for n in names if n.startswith("edgecardio/models/") and not n.endswith("/")]
-print(f"    packaged models: {', '.join(m.rsplit('/', 1)[1] for m in models) or 'none'}")
-if not any(m.endswith(".onnx") for m in models) or not any(m.endswith("model_card.json") for m in models):
-    problems.append("edgecardio/models/ lacks an .onnx model or model_card.json")
+# Every packaged model of the source tree (python/edgecardio/models/<name>/), each file as its card describes it.
+sys.path.insert(0, "toolchains")
+import wheel_models
+lines, model_problems = wheel_models.check(whl, "python/edgecardio/models")
+for line in lines:
+    print(f"    packaged model {line}")
+problems += model_problems
 for p in problems:
     print(("error: " if strict else "warning: ") + p, file=sys.stderr)
 sys.exit(1 if problems and strict else 0)

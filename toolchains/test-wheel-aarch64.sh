@@ -238,6 +238,15 @@ print(f"  native runner: {rt}")
 assert "/site-packages/onnxruntime/capi/libonnxruntime.so.1" in rt["path"], rt
 clf = Classifier()
 print(f"  {clf!r}, ONNX Runtime {clf.ort_version}")
+# Every packaged model, every precision it ships, loads and diagnoses under this CPU.
+from edgecardio._synthetic import synthetic_record
+x = synthetic_record(500, 10, seed=0)
+infos = edgecardio.models()
+assert infos and sum(m.default for m in infos) == 1, infos
+for m in infos:
+    for precision in m.precisions:
+        r = Classifier(m.name, precision=precision).predict(x, 500)
+        print(f"  model {m.name} ({precision}): labels {r.labels}, {r.latency_ms['total']:.1f} ms")
 EOF
   if [ "$mode" = full ] && [ "$cpu" = "$(set -- $cpus; echo "$1")" ]; then
     sel=(-m "'not slow'"); stage_name="$cpu: full test suite (not slow)"
@@ -251,7 +260,7 @@ EOF
     recs=$(/usr/bin/python3 -c "import csv,sys; r=list(csv.DictReader(open('$recdir/ptbxl_database.csv')))[:2]; print(' '.join('/mnt/records/'+x['filename_lr'] for x in r))")
     # edgecardio info prints the whole model card (training history included): long lines are cut here.
     in_root "$cpu" /bin/sh -c "cd /tmp && edgecardio info > /tmp/info.txt; rc=\$?; cut -c1-150 /tmp/info.txt; [ \$rc = 0 ] \
-      && edgecardio predict $recs" || fail "$cpu: the edgecardio CLI"
+      && edgecardio models && edgecardio predict $recs" || fail "$cpu: the edgecardio CLI"
     stage_name="$cpu: diagnosis of $records records"
     stage in_root "$cpu" /opt/v/bin/python /opt/aarch64_diagnose.py run /mnt/records "/mnt/out/$cpu.json" \
       || fail "$cpu: diagnosis of PTB-XL records"

@@ -6,7 +6,7 @@
 
 ``--ship`` requires a native preprocessing cache, then exports FP32 ONNX, quantizes to INT8,
 evaluates both on the validation folds and writes the model card (:mod:`training.ship`);
-``--install`` also copies the files into ``python/edgecardio/models/``.
+``--install`` also copies the files into ``python/edgecardio/models/<config name>/``.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def main(argv=None):
     add_run_arguments(ap)
     ap.add_argument("--ship", action="store_true",
                     help="require a native cache; after training export, quantize, evaluate, write the card")
-    ap.add_argument("--install", action="store_true", help="with --ship: copy the files to python/edgecardio/models")
+    ap.add_argument("--install", action="store_true", help="with --ship: copy the files to python/edgecardio/models/<config name>/")
     a = ap.parse_args(argv)
     if a.install and not a.ship:
         ap.error("--install copies what --ship writes: pass --ship too")

@@ -1,6 +1,6 @@
 """Calibrate the shipped probabilities on the validation fold, inside the ONNX graphs.
 
-    python -m training.calibrate --model-dir python/edgecardio/models [--write] [--out DIR]
+    python -m training.calibrate --model-dir python/edgecardio/models/resnet_s [--write] [--out DIR]
 
 The model is trained with a positive-class weight, which pushes the probabilities of the rare
 classes up. This command measures how far each class's probabilities are from the observed
@@ -549,7 +549,7 @@ def _print(report: dict):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model-dir", "--run", dest="model_dir", required=True,
-                    help="ONNX files and model_card.json: python/edgecardio/models or a run directory")
+                    help="ONNX files and model_card.json: a packaged model (python/edgecardio/models/NAME) or a run directory")
     ap.add_argument("--method", choices=sorted(CHOICES[("calibrate", "method")]), default="auto",
                     help="auto (default): the better of temperature and Platt by cross-validated log loss, "
                          "if it also lowers the cross-validated ECE")

@@ -104,6 +104,10 @@ DEFAULTS: dict[str, Any] = {
             "lead_dropout": 0.0,  # probability of zeroing each lead
             "demographics_dropout": 0.1,  # probability of marking all demographics missing
         },
+        # Knowledge distillation: teacher logits per training record (python -m training.distill),
+        # a committed file so the student's recipe needs no teacher. loss = (1 - weight) * BCE(labels)
+        # + weight * BCE(student / T, sigmoid(teacher / T)) * T^2; weight 0 disables it.
+        "distill": {"soft_labels": "", "weight": 0.0, "temperature": 1.0},
         "early_stopping_patience": 10,  # epochs without a better validation macro AUC
         "num_threads": 2,
         "steps_per_epoch": 0,  # 0 = one pass over the training folds
@@ -231,6 +235,11 @@ def validate(cfg: dict) -> dict:
         raise ConfigError("train.epochs and train.batch_size must be >= 1")
     if not 0 <= t["ema_decay"] < 1:
         raise ConfigError("train.ema_decay must be in [0, 1)")
+    kd = t["distill"]
+    if not 0 <= kd["weight"] <= 1 or kd["temperature"] <= 0:
+        raise ConfigError("train.distill.weight must be in [0, 1] and train.distill.temperature > 0")
+    if kd["weight"] > 0 and not kd["soft_labels"]:
+        raise ConfigError("train.distill.weight > 0 needs train.distill.soft_labels (python -m training.distill)")
     c = cfg["calibrate"]
     if not isinstance(c["cv_folds"], int) or c["cv_folds"] < 2:
         raise ConfigError(f"calibrate.cv_folds must be an integer >= 2, got {c['cv_folds']!r}")

@@ -223,6 +223,21 @@ def load_dataset(cfg: dict, require_native: bool = False) -> Dataset:
                    split=split_by_fold(folds, d["train_folds"], d["val_folds"], d["test_folds"]), meta=meta)
 
 
+def load_soft_labels(path, ecg_ids: np.ndarray) -> np.ndarray:
+    """Teacher logits (float32 ``[len(ecg_ids), 5]``) from a :mod:`training.distill` file, in the
+    order of ``ecg_ids``; every record must be there (a partial file would silently train on zeros)."""
+    with np.load(path) as z:
+        ids, logits = z["ecg_id"], z["logits"].astype(np.float32)
+    if logits.shape != (len(ids), len(modelcard.CLASSES)):
+        raise ValueError(f"{path}: logits have shape {logits.shape}, expected ({len(ids)}, {len(modelcard.CLASSES)})")
+    pos = {int(e): i for i, e in enumerate(ids)}
+    missing = [int(e) for e in ecg_ids if int(e) not in pos]
+    if missing:
+        raise ValueError(f"{path} has no teacher logits for {len(missing)} training records (first ecg_id "
+                         f"{missing[0]}): rebuild it with python -m training.distill for this config's folds")
+    return logits[[pos[int(e)] for e in ecg_ids]]
+
+
 class _RowView:
     """Row subset of a memmap without copying it (fancy indexing maps through ``rows``)."""
 

@@ -5,7 +5,7 @@
 Exports the best checkpoint, checks PyTorch vs ONNX Runtime on real validation records, quantizes,
 measures FP16, evaluates every variant on the validation folds (and the test folds when present),
 tunes the thresholds on the validation folds for the default (INT8) model and writes
-``model_card.json``. ``--install`` copies the files into ``python/edgecardio/models/``; it refuses a
+``model_card.json``. ``--install`` copies the files into ``python/edgecardio/models/<config name>/``; it refuses a
 run whose cache was not built by the native ``edgecardio.preprocess``.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ import argparse
 import hashlib
 import json
 import platform
+import re
 import shutil
 import subprocess
 import time
@@ -267,15 +268,20 @@ def write_card(run: Path, card: dict, t_start: float):
     modelcard.load_card(run / "model_card.json")  # the runtime's own check
 
 
-def install_files(run: Path, files: dict, ship_fp16: bool):
-    """Copy the shipped files and the card into the package; drop an FP16 file that no longer ships."""
-    MODELS_DIR.mkdir(parents=True, exist_ok=True)
-    for name in files.values():
-        shutil.copy2(run / name, MODELS_DIR / name)
-    stale = MODELS_DIR / "lightecgnet_fp16.onnx"
+def install_files(run: Path, files: dict, ship_fp16: bool, name: str) -> Path:
+    """Copy the shipped files and the card into the package as the packaged model ``name`` (its
+    directory ``MODELS_DIR/name``); drop an FP16 file that no longer ships. Returns the directory."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise ValueError(f"config name {name!r} cannot name a packaged model: use letters, digits, '_', '.', '-'")
+    dest = MODELS_DIR / name
+    dest.mkdir(parents=True, exist_ok=True)
+    for file in files.values():
+        shutil.copy2(run / file, dest / file)
+    stale = dest / "lightecgnet_fp16.onnx"
     if not ship_fp16 and stale.exists():
         stale.unlink()
-    shutil.copy2(run / "model_card.json", MODELS_DIR / "model_card.json")
+    shutil.copy2(run / "model_card.json", dest / "model_card.json")
+    return dest
 
 
 def ship(run_dir, install: bool = False, command: str | None = None, train_wall_s: float | None = None,
@@ -328,7 +334,7 @@ def ship(run_dir, install: bool = False, command: str | None = None, train_wall_
         card = calibrated
         write_card(run, card, t_start)
     if install:
-        install_files(run, s.files, s.ship_fp16)
+        install_files(run, s.files, s.ship_fp16, cfg["name"])
     return card
 
 

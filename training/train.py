@@ -28,8 +28,8 @@ from torch import nn
 from edgecardio import modelcard
 
 from .checkpoint import read_checkpoint, save_atomic, save_checkpoint
-from .config import REPO, load_config
-from .data import fit_stats, load_dataset
+from .config import REPO, load_config, repo_path
+from .data import fit_stats, load_dataset, load_soft_labels
 from .metrics import macro_auc
 from .model import CropEnsemble, LightECGNet, ModelConfig, count_parameters, torch_predict
 
@@ -137,6 +137,7 @@ class TrainingData:
     y_train: torch.Tensor
     demo_train: torch.Tensor
     labels_train: np.ndarray  # uint8, for the positive weights
+    teacher_train: torch.Tensor | None  # teacher logits per training record (distillation) or None
     x_val: np.ndarray
     y_val: np.ndarray
     demo_val: np.ndarray
@@ -154,8 +155,15 @@ def load_training_data(cfg: dict, require_native: bool, fh) -> TrainingData:
     x_tr = torch.from_numpy(np.asarray(ds.signals[ds.split.train], dtype=np.float32))
     x_va = np.asarray(ds.signals[ds.split.val], dtype=np.float32)
     log(f"loaded signals in {time.time() - t0:.1f} s", fh)
+    teacher = None
+    kd = cfg["train"]["distill"]
+    if kd["weight"] > 0:
+        path = repo_path(kd["soft_labels"])
+        teacher = torch.from_numpy(load_soft_labels(path, ds.ecg_ids[ds.split.train]))
+        log(f"distillation: teacher logits from {path}, weight {kd['weight']}, temperature {kd['temperature']}", fh)
     return TrainingData(x_train=x_tr, y_train=torch.from_numpy(ds.labels[ds.split.train].astype(np.float32)),
                         demo_train=torch.from_numpy(demo_all[ds.split.train]), labels_train=ds.labels[ds.split.train],
+                        teacher_train=teacher,
                         x_val=x_va, y_val=ds.labels[ds.split.val], demo_val=demo_all[ds.split.val], stats=stats,
                         cache_meta=ds.meta)
 
@@ -214,6 +222,7 @@ def train_epoch(o: Optimization, data: TrainingData, t: dict, state: dict) -> di
     from tqdm import tqdm
 
     ep = state["epoch"]
+    kd = t["distill"]
     o.model.train()
     te = time.time()
     perm = torch.randperm(len(data.x_train), generator=o.gen)
@@ -229,7 +238,10 @@ def train_epoch(o: Optimization, data: TrainingData, t: dict, state: dict) -> di
         yb = data.y_train[idx]
         if t["label_smoothing"] > 0:
             yb = yb * (1 - t["label_smoothing"]) + 0.5 * t["label_smoothing"]
-        loss = o.crit(o.model(xb, db), yb)
+        z = o.model(xb, db)
+        loss = o.crit(z, yb)
+        if data.teacher_train is not None:
+            loss = (1 - kd["weight"]) * loss + kd["weight"] * distill_loss(z, data.teacher_train[idx], kd["temperature"])
         o.opt.zero_grad(set_to_none=True)
         loss.backward()
         if t["grad_clip"] > 0:
@@ -244,6 +256,13 @@ def train_epoch(o: Optimization, data: TrainingData, t: dict, state: dict) -> di
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
     return {"epoch": ep + 1, "loss": float(np.mean(losses)), "lr": float(o.sched.get_last_lr()[0]),
             "epoch_train_s": round(time.time() - te, 1)}
+
+
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """BCE of the student's tempered logits against the teacher's tempered probabilities, scaled by
+    T^2 so the gradient's size does not depend on T (Hinton et al.'s convention)."""
+    target = torch.sigmoid(teacher / temperature)
+    return nn.functional.binary_cross_entropy_with_logits(student / temperature, target) * temperature ** 2
 
 
 def val_auc(model: nn.Module, data: TrainingData, crop_len: int, stride: int, aggregate: str):
@@ -338,7 +357,8 @@ def resolve_run(a: argparse.Namespace) -> tuple[dict, Path]:
     """``(config, run directory)`` for the options of :func:`add_run_arguments`."""
     if a.resume:
         run_dir = Path(a.resume)
-        return json.loads((run_dir / "config.json").read_text()), run_dir
+        # through the defaults, so a run saved before a config key existed resumes with its default
+        return load_config(run_dir / "config.json"), run_dir
     cfg = load_config(a.config, a.set)
     run_dir = REPO / "runs" / (a.run_name or cfg["name"])
     if (run_dir / "last.pt").exists():

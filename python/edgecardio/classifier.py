@@ -19,20 +19,21 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import _core
 from . import modelcard as mc
+from . import packaged
 from ._checks import DEFAULT_GAIN_PER_MV, as_native_rows, as_record, check_gain, check_rate
 from .modelcard import ModelError
 from .preprocess import preprocess
 
 PRECISIONS = ("int8", "fp32")
 BACKENDS = ("native", "onnxruntime")
-MODELS_DIR = Path(__file__).resolve().parent / "models"
-CARD_NAME = "model_card.json"
+CARD_NAME = packaged.CARD_NAME
+#: File names a model directory's card may leave out of its ``files`` map (training runs write these).
 DEFAULT_FILES = {"fp32": "lightecgnet_fp32.onnx", "int8": "lightecgnet_int8.onnx"}
 LEAD_NAMES = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 #: ONNX TensorProto element type of float32, and onnxruntime's Python spelling of it.
@@ -146,25 +147,31 @@ class Prediction:
 
 
 # ---------------------------------------------------------------- model resolution and checks
-def _resolve(model, precision: str) -> Tuple[Path, Path]:
-    """(onnx path, card path) for the ``model`` argument."""
-    if model is None:
-        model = MODELS_DIR
-    path = Path(os.fspath(model))
-    if path.is_dir():
+def _resolve(model, precision: str) -> Tuple[Path, Path, Optional[str], bool]:
+    """(onnx path, card path, packaged name or None, whether a directory was given) for ``model``
+    (the rules: :mod:`edgecardio.packaged`)."""
+    path, name = packaged.resolve_model(model)
+    is_dir = path.is_dir()
+    if is_dir:
         card_path = path / CARD_NAME
-        files = DEFAULT_FILES
+        files, named = DEFAULT_FILES, {}
         if card_path.is_file():
-            files = {**DEFAULT_FILES, **mc.load_card(card_path).get("files", {})}
+            named = mc.load_card(card_path).get("files", {})
+            files = {**DEFAULT_FILES, **named}
         onnx_path = path / files[precision]
+        if named and precision not in named and not onnx_path.is_file():
+            what = f"the packaged model {name!r}" if name else str(path)
+            raise FileNotFoundError(f"{what} has no {precision} file (its card names {', '.join(named)}): "
+                                    f"choose one of those precisions")
     else:
         onnx_path, card_path = path, path.parent / CARD_NAME
     if not onnx_path.is_file():
-        raise FileNotFoundError(f"model file not found: {onnx_path}")
+        what = f" of the packaged model {name!r}" if name else ""
+        raise FileNotFoundError(f"model file not found{what}: {onnx_path}")
     if not card_path.is_file():
         raise FileNotFoundError(f"no {CARD_NAME} next to {onnx_path}: the runtime needs the model card to "
                                 f"encode demographics and apply the tuned thresholds")
-    return onnx_path, card_path
+    return onnx_path, card_path, name, is_dir
 
 
 def _verify_digest(card: Mapping, onnx_path: Path, card_path: Path) -> None:
@@ -258,9 +265,12 @@ class Classifier:
 
     Parameters
     ----------
-    model : path-like or None
-        None for the packaged model; a directory holding ``model_card.json`` and the ONNX files; or
-        an ``.onnx`` file with ``model_card.json`` beside it.
+    model : str, path-like or None
+        None for the default packaged model (:data:`edgecardio.DEFAULT_MODEL`); the name of a packaged
+        model (:func:`edgecardio.models` lists them); a directory holding ``model_card.json`` and the
+        ONNX files; or an ``.onnx`` file with ``model_card.json`` beside it. A string that is an
+        existing path is that path (a warning says so when it is also a packaged name); a
+        ``pathlib.Path`` is always a path.
     precision : {"int8", "fp32"}
         Which file of a model directory to load (ignored when ``model`` is a file).
     threads : int
@@ -276,6 +286,8 @@ class Classifier:
     ------
     FileNotFoundError
         The model file or its card is missing.
+    edgecardio.UnknownModelError (a ModelError and a FileNotFoundError)
+        ``model`` is neither an existing path nor a packaged name; the message lists the names.
     ModelError (a ValueError)
         The card is not valid (the message names the card and the field), the file's SHA-256 differs
         from the card's, the file is not a model ONNX Runtime can load, or its inputs/outputs do not
@@ -307,7 +319,7 @@ class Classifier:
                           "False); using backend='onnxruntime'. Rebuild with the ONNX Runtime headers "
                           "(tools/fetch-ort-headers.sh) for the native one.", RuntimeWarning, stacklevel=2)
             backend = "onnxruntime"
-        onnx_path, card_path = _resolve(model, precision)
+        onnx_path, card_path, name, is_dir = _resolve(model, precision)
         card = mc.load_card(card_path)
         self._thresholds = mc.card_thresholds(card, card_path)
         self._stats = card["demographics"]["stats"]
@@ -320,7 +332,8 @@ class Classifier:
         _check_signature(self._backend.inputs, self._backend.outputs, onnx_path)
         self._card = card
         self._path = onnx_path
-        self._precision = precision if model is None or Path(os.fspath(model)).is_dir() else _precision_of(card, onnx_path)
+        self._precision = precision if is_dir else _precision_of(card, onnx_path)
+        self._name = name
         self._threads = int(threads)
 
     # ------------------------------------------------------------ properties
@@ -328,6 +341,12 @@ class Classifier:
     def model_path(self) -> Path:
         """The ONNX file in use."""
         return self._path
+
+    @property
+    def model_name(self) -> Optional[str]:
+        """The packaged model's name (:func:`edgecardio.models`), or None for a model loaded from
+        elsewhere."""
+        return self._name
 
     @property
     def classes(self) -> Tuple[str, ...]:

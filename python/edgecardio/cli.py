@@ -4,6 +4,7 @@
     edgecardio score INPUT... -o results.parquet [--engine local|ray] [--resume]
     edgecardio bench [--out benchmark_results.json]
     edgecardio info [--json]
+    edgecardio models [--json]                  # the packaged models (--model NAME picks one)
     edgecardio monitor SOURCE [--realtime] [--jsonl]   # a stream: WFDB/.npy replayed, or - (raw int16 on stdin)
     edgecardio app [--port 8501]                # the Streamlit app (pip install "edgecardio[app]")
 
@@ -165,6 +166,7 @@ def cmd_bench(a) -> int:
         "onnxruntime_library": runtime.get("path"),
         "threads": clf.threads,
         "model": str(clf.model_path),
+        "model_name": clf.model_name,
         "precision": clf.precision,
         "model_size_mb": round(clf.model_path.stat().st_size / 1e6, 3),
         "record": {"source": source, "fs_hz": fs, "shape": list(np.shape(x)), "dtype": str(np.asarray(x).dtype)},
@@ -304,6 +306,7 @@ def cmd_info(a) -> int:
     else:
         card = clf.model_card
         info["model"] = {
+            "packaged_name": clf.model_name,
             "path": str(clf.model_path),
             "precision": clf.precision,
             "size_mb": round(clf.model_path.stat().st_size / 1e6, 3),
@@ -313,6 +316,13 @@ def cmd_info(a) -> int:
             "input_fs_hz": card.get("fs_hz", mc.MODEL_FS_HZ),
         }
         info["model"].update(_card_summary(card, clf.precision))
+    try:
+        from .packaged import model_names
+
+        info["packaged_models"] = model_names()
+    except OSError as e:
+        info["packaged_models"] = {"error": _one_line(e)}
+        ok = False
     if a.json:
         print(json.dumps(info, indent=2))
         return 0 if ok else 1
@@ -352,6 +362,43 @@ def _card_summary(card: dict, precision: str) -> dict:
         out["trained_on"] = (f"{t.get('data_version')}, folds {t.get('train_folds')} "
                              f"({t.get('n_train')} records), selected on {t.get('val_folds')}")
     return out
+
+
+def cmd_models(a) -> int:
+    """The packaged models: what ``--model NAME`` and ``Classifier(model=NAME)`` take."""
+    from .packaged import MODELS_DIR, models
+
+    infos = models()
+    if a.json:
+        print(json.dumps([m.to_dict() for m in infos], indent=2))
+        return 0
+    if not infos:
+        raise CliError(f"no packaged models in {MODELS_DIR}: the installation is incomplete (reinstall edgecardio)")
+    precisions = [p for p in ("int8", "fp32") if any(p in m.precisions for m in infos)]
+    precisions += sorted({p for m in infos for p in m.precisions} - set(precisions))
+
+    def cell(v, fmt):
+        return "-" if v is None else format(v, fmt)
+
+    head = ["name", "default", "parameters", *(f"AUC {p}" for p in precisions), *(f"{p} ms" for p in precisions),
+            *(f"{p} MB" for p in precisions), "description"]
+    rows = [[m.name, "yes" if m.default else "", cell(m.parameters, ",d"),
+             *(cell(m.macro_auc.get(p), ".4f") for p in precisions),
+             *(cell(m.latency_ms.get(p), ".2f") for p in precisions),
+             *(cell(m.file_bytes[p] / 1e6 if p in m.file_bytes else None, ".2f") for p in precisions),
+             m.description] for m in infos]
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head) - 1)]
+    for r in [head, *rows]:
+        print("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) + "  " + r[-1])
+    folds = sorted({f for m in infos for f in m.validation_folds})
+    print(f"\nAUC: macro ROC AUC on PTB-XL fold(s) {', '.join(map(str, folds)) or '?'} (used to select the models), "
+          f"as each model card records it. ms: median inference time recorded in the card (ONNX Runtime, batch 1, "
+          f"1 thread), measured when the model was shipped:")
+    for note in dict.fromkeys(m.latency_note for m in infos if m.latency_note):
+        print(f"  {', '.join(m.name for m in infos if m.latency_note == note)}: {note}")
+    print(f"Pick one: edgecardio predict --model NAME ...; edgecardio.Classifier(model=NAME). "
+          f"`edgecardio info --model NAME` shows one model's card summary.")
+    return 0
 
 
 def cmd_app(a) -> int:
@@ -463,8 +510,9 @@ def cmd_monitor(a) -> int:
 # ---------------------------------------------------------------- argument parsing
 def _model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
-    g.add_argument("--model", help="an .onnx file (model_card.json beside it) or a model directory; "
-                                   "default: the packaged model")
+    g.add_argument("--model", help="a packaged model name (`edgecardio models` lists them), a model directory, "
+                                   "or an .onnx file (model_card.json beside it); default: the default packaged "
+                                   "model")
     g.add_argument("--precision", choices=("int8", "fp32"), default="int8")
     g.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (default 1)")
     g.add_argument("--backend", choices=("native", "onnxruntime"), default="native")
@@ -518,7 +566,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-verify", action="store_true", help="skip the WFDB checksum and initial-value check")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     g = p.add_argument_group("model")
-    g.add_argument("--model", help="an .onnx file or a model directory; default: the packaged model")
+    g.add_argument("--model", help="a packaged model name (`edgecardio models` lists them), a model directory, "
+                                   "or an .onnx file; default: the default packaged model")
     g.add_argument("--precision", choices=("int8", "fp32"), default="int8")
     g.add_argument("--backend", choices=("native", "onnxruntime"), default="native")
     p.set_defaults(func=cmd_score)
@@ -562,6 +611,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _model_options(p)
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("models", help="the packaged models: name, accuracy, latency, size",
+                       description="List the models packaged with edgecardio, with what their model cards "
+                                   "record: fold-9 macro AUC, inference latency, parameters, file sizes. "
+                                   "--model NAME (predict, score, monitor, bench, info) picks one.")
+    p.add_argument("--json", action="store_true", help="JSON instead of a table")
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("app", help="the Streamlit app: the ECG, the diagnosis and why",
                        description="Serve the EdgeCardio app on this machine (needs the app extra: "

@@ -85,7 +85,11 @@ class Monitor:
     fs_hz : int
         Sampling rate of the stream, one of :data:`edgecardio.SUPPORTED_RATES_HZ`.
     classifier : Classifier, optional
-        Shared by any number of monitors (and threads); default: a new ``Classifier()``.
+        Shared by any number of monitors (and threads); default: a new ``Classifier(model)``.
+    model : str, path-like or None
+        Without ``classifier``: the model of the new Classifier, a packaged model name
+        (:func:`edgecardio.models`) or a path, as ``Classifier(model)`` takes it; None for the
+        default. Giving both ``classifier`` and ``model`` is an error.
     hop_s : float
         Seconds between windows (a whole number of samples, at most 10).
     gain_per_mv : float
@@ -116,7 +120,7 @@ class Monitor:
     ...         print(r.t_end_s, r.stable_labels, r.quality.unusable_leads)
     """
 
-    def __init__(self, fs_hz, *, classifier: Optional[Classifier] = None, hop_s: float = 1.0,
+    def __init__(self, fs_hz, *, classifier: Optional[Classifier] = None, model=None, hop_s: float = 1.0,
                  gain_per_mv: float = DEFAULT_GAIN_PER_MV, age=None, sex=None, height_cm=None, weight_kg=None,
                  stable_k: int = 2, stable_m: int = 3, max_bad_leads: int = DEFAULT_MAX_BAD_LEADS,
                  thresholds: Optional[Mapping] = None):
@@ -142,7 +146,9 @@ class Monitor:
         self._thresholds = check_thresholds(thresholds)
         if classifier is not None and not isinstance(classifier, Classifier):
             raise TypeError(f"classifier must be an edgecardio.Classifier, got {type(classifier).__name__}")
-        self._clf = classifier if classifier is not None else Classifier()
+        if classifier is not None and model is not None:
+            raise ValueError("pass either classifier or model, not both: the classifier already has its model")
+        self._clf = classifier if classifier is not None else Classifier(model)
         self._demo = dict(age=age, sex=sex, height_cm=height_cm, weight_kg=weight_kg)
         self._clf.demographics(**self._demo)  # bad demographics fail here, not at the first window
         self._n_window = WINDOW_S * self._fs

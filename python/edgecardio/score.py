@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+from . import packaged
 from .io import DEMOGRAPHICS, SUFFIXES
 from .modelcard import CLASSES
 
@@ -150,7 +151,8 @@ class Scorer:
         self.options = options
         self.classifier = Classifier(options.model, precision=options.precision, threads=1, backend=options.backend)
         card = self.classifier.model_card
-        self.model = str(card.get("name") or self.classifier.model_path.name)
+        # a packaged model by its name (the card's "name" is the architecture family, the same for all)
+        self.model = str(self.classifier.model_name or card.get("name") or self.classifier.model_path.name)
         self.model_version = str(card.get("version", ""))
 
     def row(self, task: Dict[str, Any]) -> Dict[str, Any]:
@@ -381,6 +383,15 @@ class _Progress:
 
 
 # ---------------------------------------------------------------- the API
+def _model_option(model) -> Optional[str]:
+    """``model`` as the string a worker resolves the same way: a path object stays a path even
+    where its text alone would read as a packaged name."""
+    if model is None or isinstance(model, str):
+        return model
+    text = os.fspath(model)
+    return os.path.join(os.curdir, text) if packaged.is_name(text) else text
+
+
 def score(inputs, output=None, *, engine: str = "local", workers: Optional[int] = None, model=None,
           precision: str = "int8", backend: str = "native", fs_hz: Optional[float] = None, verify: bool = True,
           resume: bool = False, progress: bool = False, address: Optional[str] = None,
@@ -401,7 +412,9 @@ def score(inputs, output=None, *, engine: str = "local", workers: Optional[int] 
     workers : int, optional
         Processes or Ray actors (default: the CPU count); each runs one single-threaded Classifier.
     model, precision, backend
-        As for :class:`edgecardio.Classifier`.
+        As for :class:`edgecardio.Classifier`: ``model`` is a packaged model name
+        (:func:`edgecardio.models`), a path, or None for the default. Each worker resolves a name in
+        its own installation (Ray nodes need not share a path); an unknown name fails here, at once.
     fs_hz : float, optional
         The sampling rate of ``.npy`` records without an ``fs_hz`` manifest column.
     verify : bool
@@ -436,8 +449,9 @@ def score(inputs, output=None, *, engine: str = "local", workers: Optional[int] 
     out_path = None if output is None else Path(os.fspath(output))
     if out_path is not None and out_path.suffix.lower() not in (".parquet", ".csv"):
         raise ValueError(f"output must end in .parquet or .csv, got {out_path}")
+    packaged.resolve_model(model)  # an unknown model name fails before any worker starts
     tasks = expand_inputs(inputs, fs_hz)
-    options = Options(None if model is None else str(model), precision, backend, verify)
+    options = Options(_model_option(model), precision, backend, verify)
 
     kept: Dict[str, Dict[str, Any]] = {}
     journal = None if out_path is None else _journal_path(out_path)

@@ -288,9 +288,22 @@ class Diagnosis:
     occlusion_ms: float = 0.0
 
 
+def model_choice_label(info) -> str:
+    """One line for the model selector: an :class:`edgecardio.ModelInfo`'s name, default flag,
+    fold-9 macro AUC and inference time of its default precision, as its card records them."""
+    precision = info.precisions[0] if info.precisions else None
+    parts = [info.name + (" (default)" if info.default else "")]
+    if precision in info.macro_auc:
+        parts.append(f"AUC {info.macro_auc[precision]:.3f}")
+    if precision in info.latency_ms:
+        parts.append(f"{info.latency_ms[precision]:.1f} ms {precision}")
+    return ", ".join(parts)
+
+
 def model_description(clf) -> Dict[str, Any]:
     card = clf.model_card
-    return {"name": card.get("name"), "version": card.get("version"), "file": clf.model_path.name,
+    return {"name": card.get("name"), "packaged_name": getattr(clf, "model_name", None),
+            "version": card.get("version"), "file": clf.model_path.name,
             "precision": clf.precision, "backend": clf.backend, "onnxruntime": clf.ort_version,
             "engine": edgecardio.engine(), "threads": clf.threads,
             "placeholder": bool(card.get("placeholder", False))}
@@ -567,7 +580,7 @@ def report_png(d: Diagnosis, overlay_class: Optional[str] = None, dpi: int = 150
         f"  {c:<5} {p.probabilities[c]:.3f} ({p.thresholds.get(c, float('nan')):.3f})"
         f"{'  <' if c in p.labels else ''}" for c in mc.CLASSES]
     m = d.model
-    lines += ["", f"Model {m.get('name')} {m.get('version') or ''}",
+    lines += ["", f"Model {m.get('packaged_name') or m.get('name')} {m.get('version') or ''}",
               f"  {m['precision']}, {m['backend']} backend, ONNX Runtime {m['onnxruntime']}, engine {m['engine']}",
               f"Latency: preprocess {p.latency_ms['preprocess']:.2f} ms, inference "
               f"{p.latency_ms['inference']:.2f} ms, total {p.latency_ms['total']:.2f} ms"]

@@ -22,8 +22,15 @@ DEMO_KEYS = ("age", "sex", "height_cm", "weight_kg")
 
 
 @st.cache_resource(show_spinner=False)
-def _classifier(precision: str, backend: str):
-    return edgecardio.Classifier(precision=precision, backend=backend)
+def _classifier(model: Optional[str], precision: str, backend: str):
+    return edgecardio.Classifier(model, precision=precision, backend=backend)
+
+
+def _models() -> List[Any]:
+    """The packaged models (read each run: a few small JSON cards), or [] where this version of
+    edgecardio cannot list them (the page then loads its default model)."""
+    lister = getattr(edgecardio, "models", None)
+    return list(lister()) if callable(lister) else []
 
 
 @st.cache_data(show_spinner=False)
@@ -72,6 +79,15 @@ def _sidebar(examples) -> Dict[str, Any]:
     opts["demographics"] = {"age": age, "sex": None if sex == "unknown" else sex, "height_cm": height,
                             "weight_kg": weight}
     sb.subheader("Model")
+    models = _models()
+    if models:
+        by_name = {m.name: m for m in models}
+        default = next((i for i, m in enumerate(models) if m.default), 0)
+        opts["model"] = sb.selectbox("Model", list(by_name), index=default, key="model",
+                                     format_func=lambda n: logic.model_choice_label(by_name[n]))
+        sb.caption(by_name[opts["model"]].description)
+    else:
+        opts["model"] = None
     opts["precision"] = sb.selectbox("Precision", ("int8", "fp32"), key="precision")
     backends = ("native", "onnxruntime") if edgecardio.HAS_NATIVE_ORT else ("onnxruntime",)
     opts["backend"] = sb.selectbox("Backend", backends, key="backend")
@@ -130,7 +146,8 @@ def _summary(d: logic.Diagnosis) -> None:
         st.markdown(f"**Latency** preprocess {lat['preprocess']:.2f} ms, inference {lat['inference']:.2f} ms, "
                     f"total {lat['total']:.2f} ms")
         st.markdown(f"**Engine** {m['engine']}, {m['backend']} backend, ONNX Runtime {m['onnxruntime']}")
-        st.markdown(f"**Model** {m['name']} {m.get('version') or ''} ({m['precision']}, {m['file']})")
+        st.markdown(f"**Model** {m.get('packaged_name') or m['name']} {m.get('version') or ''} "
+                    f"({m['precision']}, {m['file']})")
         if m["placeholder"]:
             st.warning("The packaged model is an untrained placeholder: its probabilities are meaningless.")
         if d.record.meta:
@@ -246,13 +263,13 @@ def _page() -> None:
     examples, attribution = _examples()
     opts = _sidebar(examples)
     st.title("EdgeCardio")
-    clf = _classifier(opts["precision"], opts["backend"])
+    clf = _classifier(opts["model"], opts["precision"], opts["backend"])
     try:
         rec = examples[opts["example"]] if opts["source"] == SOURCES[0] else _upload_record()
         if rec is None:
             return
-        key = ("diagnosis", _record_key(rec), tuple(sorted(opts["demographics"].items())), opts["precision"],
-               opts["backend"], opts["explain"], opts["segment_s"])
+        key = ("diagnosis", _record_key(rec), tuple(sorted(opts["demographics"].items())), opts["model"],
+               opts["precision"], opts["backend"], opts["explain"], opts["segment_s"])
         d = _memo(key, lambda: logic.diagnose(clf, rec, opts["demographics"], explain=opts["explain"],
                                               segment_s=opts["segment_s"]))
         d.page_key = key  # the figures below are memoised per diagnosis
