@@ -17,8 +17,8 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from edgecardio import modelcard as mc  # noqa: E402
 from edgecardio import packaged  # noqa: E402
-from training.calibrate import (SCALE_NODE, SHIFT_NODE, Calibration, choose, compare,  # noqa: E402
-                                cross_validated_probabilities, fit_logistic, insert_calibration, logit,
+from training.calibrate import (MAPPED_RULE, SCALE_NODE, SHIFT_NODE, Calibration, choose, compare,  # noqa: E402
+                                cross_validated_probabilities, fit_logistic, insert_calibration,
                                 logit_graph, sigmoid, strip_calibration)
 from training.config import ConfigError, load_config  # noqa: E402
 from training.metrics import (brier_score, calibration_metrics, expected_calibration_error, log_loss,  # noqa: E402
@@ -173,9 +173,17 @@ def test_calibrate_config_is_checked(override, message):
         load_config(None, [override])
 
 
-def test_old_configs_ship_uncalibrated():
+def test_old_configs_ship_uncalibrated(tmp_path):
     # a run saved before the section existed resolves to "none": re-shipping it changes nothing
+    from training.calibrate import calibrate_run
+
     assert load_config(None)["calibrate"]["method"] == "none"
+    assert calibrate_run(tmp_path, {"data": {}}) is None  # a saved config without the section
+    assert calibrate_run(tmp_path, load_config(None)) is None and not any(tmp_path.iterdir())
+    from training.config import REPO
+
+    for config in (REPO / "training" / "configs").glob("*.json"):
+        assert load_config(config)["calibrate"]["method"] == "auto", config.name
 
 
 # ------------------------------------------------------------------------------------ graphs
@@ -388,7 +396,14 @@ def test_write_round_trip(fold9_layout, tmp_path):
     first = {f: (d / f).read_bytes() for f in card["files"].values()}
     calibrate_model_dir(d, method="platt", data_root=fold9_layout, write=True)  # refits from the raw graph
     assert {f: (d / f).read_bytes() for f in card["files"].values()} == first
-    assert mc.load_card(d / "model_card.json")["thresholds"] == card["thresholds"]
+    again = mc.load_card(d / "model_card.json")
+    assert again["thresholds"] == card["thresholds"] and again["thresholds_rule"] == card["thresholds_rule"]
+    assert card["thresholds_rule"].count(MAPPED_RULE) == 1
+    import hashlib
+
+    for p, f in card["files"].items():  # the digests of the files as they were before any calibration
+        assert again["calibration"]["files"][p]["sha256_uncalibrated"] == hashlib.sha256((raw / f).read_bytes()).hexdigest()
+        assert again["calibration"]["files"][p]["sha256"] == again["file_info"][p]["sha256"]
 
 
 @pytest.mark.ptbxl
@@ -403,6 +418,7 @@ def test_write_none_keeps_the_graph_bytes(fold9_layout, tmp_path):
     for f in card["files"].values():
         assert (d / f).read_bytes() == (raw / f).read_bytes()
     assert card["thresholds"] == mc.load_card(raw / "model_card.json")["thresholds"]
+    assert MAPPED_RULE not in card["thresholds_rule"]
 
 
 def test_missing_data_is_a_clear_error(tmp_path):

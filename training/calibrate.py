@@ -50,6 +50,7 @@ METHODS = ("temperature", "platt")
 #: Names of what the rewrite inserts: recognized (and removed) when a calibrated graph is calibrated again.
 SCALE_NODE, SHIFT_NODE = "calibration_scale", "calibration_shift"
 CARD = "model_card.json"
+MAPPED_RULE = "; then mapped through the calibration (the same labels on those records)"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -484,19 +485,25 @@ def calibrate_model_dir(model_dir, *, method: str = "auto", data_root=None, fold
 
 def _write(model_dir: Path, card: dict, graphs: dict, section: dict, thresholds: dict, chosen: str) -> dict:
     card = copy.deepcopy(card)
+    previous = card.get("calibration") or {}
+    # the digests of the files as trained, carried over when a calibrated model is calibrated again
+    earlier = previous.get("files", {}) if previous.get("method", "none") != "none" else {}
     files = {}
     for precision, model in graphs.items():
         name = card["files"][precision]
         path = model_dir / name
-        old = hashlib.sha256(path.read_bytes()).hexdigest()
+        old = earlier.get(precision, {}).get("sha256_uncalibrated") or hashlib.sha256(path.read_bytes()).hexdigest()
         tmp = path.with_name(name + ".tmp")
         digest = _save(model, tmp)
         os.replace(tmp, path)
         for info in card["file_info"].values():
             if info["file"] == name:
                 info["sha256"], info["bytes"] = digest, path.stat().st_size
-        files[precision] = {"file": name, "sha256_before_write": old, "sha256": digest}
+        files[precision] = {"file": name, "sha256_uncalibrated": old, "sha256": digest}
     card.update(thresholds)
+    rule = card.get("thresholds_rule", "").split(MAPPED_RULE)[0]
+    if rule:
+        card["thresholds_rule"] = rule + (MAPPED_RULE if chosen != "none" else "")
     card["calibration"] = {**section, "files": files}
     card["outputs"][modelcard.OUTPUT_PROBABILITIES]["activation"] = (
         f"sigmoid (inside the graph), of the logits calibrated by {chosen} scaling (see 'calibration')"
