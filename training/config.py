@@ -153,6 +153,15 @@ DEFAULTS: dict[str, Any] = {
         # loads int8 and fp32, and a rule on a measured speed-up would make the files machine-dependent.
         "ship_fp16": False,
     },
+    "calibrate": {
+        # After shipping, fit a per-class map of the logits on the validation folds and insert it
+        # into the graphs (training.calibrate): "auto" ships the better of temperature and Platt
+        # scaling by cross-validated log loss, and only if it also lowers the cross-validated ECE.
+        # "none" (the default, so runs saved before this section existed re-ship unchanged) skips it.
+        "method": "none",
+        "cv_folds": 5,  # cross-validation within the validation folds, for the out-of-sample estimate
+        "n_bins": 15,  # equal-mass reliability bins of the headline ECE
+    },
 }
 
 CHOICES = {
@@ -171,6 +180,7 @@ CHOICES = {
     ("quantize", "weight_type"): {"int8"},
     ("quantize", "activation_type"): {"int8", "uint8"},
     ("quantize", "format"): {"qdq"},
+    ("calibrate", "method"): {"auto", "temperature", "platt", "none"},
 }
 
 
@@ -230,6 +240,11 @@ def validate(cfg: dict) -> dict:
         raise ConfigError("train.distill.weight must be in [0, 1] and train.distill.temperature > 0")
     if kd["weight"] > 0 and not kd["soft_labels"]:
         raise ConfigError("train.distill.weight > 0 needs train.distill.soft_labels (python -m training.distill)")
+    c = cfg["calibrate"]
+    if not isinstance(c["cv_folds"], int) or c["cv_folds"] < 2:
+        raise ConfigError(f"calibrate.cv_folds must be an integer >= 2, got {c['cv_folds']!r}")
+    if not isinstance(c["n_bins"], int) or c["n_bins"] < 1:
+        raise ConfigError(f"calibrate.n_bins must be an integer >= 1, got {c['n_bins']!r}")
     return cfg
 
 

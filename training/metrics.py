@@ -104,3 +104,83 @@ def evaluate_predictions(y: np.ndarray, p: np.ndarray, thresholds, *, bootstrap_
     out["confusion"] = confusion(y, p, thresholds)
     out["bootstrap"] = bootstrap(y, p, thresholds, bootstrap_samples, ci, seed)
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Calibration: how far the probabilities are from the observed frequencies (per class)
+
+#: Reliability bins: equal-mass (each bin holds the same number of records) is the headline, because
+#: most probabilities sit near 0 or 1 and equal-width bins leave the middle nearly empty and noisy.
+CALIBRATION_BINS = 15
+BIN_STRATEGIES = ("equal_mass", "equal_width")
+
+
+def _check_binary(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y, p = np.asarray(y, np.float64).ravel(), np.asarray(p, np.float64).ravel()
+    if y.shape != p.shape or y.size == 0:
+        raise ValueError(f"labels and probabilities must be two non-empty vectors of one length, got {y.size} "
+                         f"and {p.size}")
+    if not np.all((y == 0) | (y == 1)):
+        raise ValueError("labels must be 0 or 1")
+    if not np.all((p >= 0) & (p <= 1)):
+        raise ValueError("probabilities must lie in [0, 1] (pass sigmoid outputs, not logits)")
+    return y, p
+
+
+def reliability_bins(y: np.ndarray, p: np.ndarray, n_bins: int = CALIBRATION_BINS,
+                     strategy: str = "equal_mass") -> dict:
+    """Per bin: the mean probability, the observed fraction of positives and the record count.
+
+    ``equal_mass`` sorts the records by probability and cuts them into ``n_bins`` groups whose
+    sizes differ by at most one (tied probabilities may straddle a cut); ``equal_width`` cuts
+    [0, 1] into ``n_bins`` intervals, each closed on the left (the last also on the right); empty
+    bins are dropped.
+    """
+    y, p = _check_binary(y, p)
+    if strategy not in BIN_STRATEGIES:
+        raise ValueError(f"strategy must be one of {BIN_STRATEGIES}, got {strategy!r}")
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    if strategy == "equal_mass":
+        groups = np.array_split(np.argsort(p, kind="stable"), min(n_bins, p.size))
+    else:
+        which = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
+        groups = [np.flatnonzero(which == b) for b in range(n_bins)]
+        groups = [g for g in groups if g.size]
+    return {"mean_probability": np.array([p[g].mean() for g in groups]),
+            "fraction_positive": np.array([y[g].mean() for g in groups]),
+            "count": np.array([g.size for g in groups])}
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int = CALIBRATION_BINS,
+                               strategy: str = "equal_mass") -> float:
+    """ECE of one class: the record-weighted mean over bins of |observed fraction - mean probability|."""
+    b = reliability_bins(y, p, n_bins, strategy)
+    return float(np.sum(b["count"] * np.abs(b["fraction_positive"] - b["mean_probability"])) / b["count"].sum())
+
+
+def brier_score(y: np.ndarray, p: np.ndarray) -> float:
+    y, p = _check_binary(y, p)
+    return float(np.mean((p - y) ** 2))
+
+
+def log_loss(y: np.ndarray, p: np.ndarray, eps: float = 1e-7) -> float:
+    """Mean negative log-likelihood (nats); probabilities clipped to [eps, 1 - eps] so a float32 0 or 1
+    costs a finite amount."""
+    y, p = _check_binary(y, p)
+    p = np.clip(p, eps, 1 - eps)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+
+
+def calibration_metrics(y: np.ndarray, p: np.ndarray, n_bins: int = CALIBRATION_BINS) -> dict:
+    """Per class (model-card order) and macro: ECE with equal-mass bins (headline) and with equal-width
+    bins, Brier score and log loss."""
+    y, p = np.asarray(y), np.asarray(p)
+    if y.ndim != 2 or y.shape != p.shape or y.shape[1] != len(CLASSES):
+        raise ValueError(f"labels and probabilities must both be [n, {len(CLASSES)}], got {y.shape} and {p.shape}")
+    per = {c: {"ece": expected_calibration_error(y[:, k], p[:, k], n_bins, "equal_mass"),
+               "ece_equal_width": expected_calibration_error(y[:, k], p[:, k], n_bins, "equal_width"),
+               "brier": brier_score(y[:, k], p[:, k]), "log_loss": log_loss(y[:, k], p[:, k])}
+           for k, c in enumerate(CLASSES)}
+    macro = {m: float(np.mean([per[c][m] for c in CLASSES])) for m in per[CLASSES[0]]}
+    return {"per_class": per, "macro": macro, "n_records": int(len(y)), "n_bins": n_bins}

@@ -26,6 +26,7 @@ import torch
 
 from edgecardio import modelcard
 
+from .calibrate import calibrate_run
 from .checkpoint import model_from_checkpoint, read_checkpoint
 from .config import REPO
 from .data import load_dataset
@@ -328,6 +329,10 @@ def ship(run_dir, install: bool = False, command: str | None = None, train_wall_
     write_card(run, card, t_start)  # Classifier(run) below reads it
     card["metrics"]["validation_via_classifier"] = validation_via_classifier(cfg, run)
     write_card(run, card, t_start)
+    calibrated = calibrate_run(run, cfg)  # rewrites the graphs and the card in place (config calibrate.method)
+    if calibrated is not None:
+        card = calibrated
+        write_card(run, card, t_start)
     if install:
         install_files(run, s.files, s.ship_fp16, cfg["name"])
     return card
