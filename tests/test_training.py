@@ -192,7 +192,6 @@ def test_distill_loss_is_minimal_at_the_teacher():
 def test_distillation_end_to_end(cfg, tmp_path):
     """Teacher run -> committed-style soft labels -> a student trained on them, and a soft-label file
     that misses training records is refused instead of training on zeros."""
-    from training.config import ConfigError
     from training.data import load_soft_labels
     from training.distill import build
     from training.train import train
@@ -215,10 +214,12 @@ def test_distillation_end_to_end(cfg, tmp_path):
     state = train(student_cfg, tmp_path / "student")
     assert state["epoch"] == cfg["train"]["epochs"] and np.isfinite(state["history"][-1]["loss"])
 
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, ecg_id=z["ecg_id"], logits=z["logits"][:, :4])
+    with pytest.raises(ValueError, match=r"logits have shape .*expected"):
+        load_soft_labels(wrong, ds.ecg_ids[ds.split.train])
     partial = tmp_path / "partial.npz"
     np.savez(partial, ecg_id=z["ecg_id"][1:], logits=z["logits"][1:])
     with pytest.raises(ValueError, match="no teacher logits for 1 training records"):
         load_soft_labels(partial, ds.ecg_ids[ds.split.train])
-    with pytest.raises(ConfigError, match="needs train.distill.soft_labels"):
-        load_config(None, [("train.distill.weight".split("."), 0.5)])
 

@@ -27,6 +27,9 @@ def test_shipped_config_resolves():
     ("model.kernel2=4", "odd"),
     # the number of epochs must not depend on the machine's speed: no wall-time budget
     ("train.max_minutes=50", "unknown config key 'train.max_minutes'"),
+    ("train.distill.weight=1.5", "train.distill.weight must be in [0, 1]"),
+    ("train.distill.temperature=0", "train.distill.temperature > 0"),
+    ("train.distill.weight=0.5", "needs train.distill.soft_labels"),
 ])
 def test_bad_options_fail(override, message):
     with pytest.raises((ConfigError, ValueError), match=message.replace("[", r"\[").replace("(", r"\(")):
