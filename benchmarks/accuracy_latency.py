@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+import edgecardio
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -58,19 +60,6 @@ def int8_path(model_dir: Path) -> tuple[Path, dict]:
     return model_dir / card.get("files", {}).get("int8", "lightecgnet_int8.onnx"), card
 
 
-def packaged() -> dict:
-    """Every packaged model directory (one per model, or the single flat folder of older layouts)."""
-    root = REPO / MODELS
-    dirs = sorted(p.parent for p in root.glob("*/model_card.json")) or [root]
-    return {config_name(d): d for d in dirs}
-
-
-def config_name(model_dir: Path) -> str:
-    """The training config's name (``resnet_s``, ...): the card's ``name`` is the network class."""
-    card = json.loads((model_dir / "model_card.json").read_text())
-    return card.get("training", {}).get("config", {}).get("name") or model_dir.name
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="training/configs/resnet_s.json", help="for the data paths and cache")
@@ -93,9 +82,9 @@ def main(argv=None):
     dirs, notes, shipped = {}, {}, set()
     for name, (src, note) in CANDIDATES.items():
         dirs[name], notes[name] = git_model(src.split(":", 1)[1], tmp / name), f"{note} ({src})"
-    for name, d in packaged().items():
-        dirs[name], notes[name] = d, "packaged now"
-        shipped.add(name)
+    for m in edgecardio.models():  # the installed package's models, as users get them
+        dirs[m.name], notes[m.name] = m.path, "packaged now"
+        shipped.add(m.name)
     for item in a.candidate:
         name, d = item.split("=", 1)
         dirs[name], notes[name] = Path(d), f"candidate ({d})"

@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 from training.config import load_config, repo_path  # noqa: E402
 from training.data import iter_official, load_dataset  # noqa: E402
 from training.labels import read_database  # noqa: E402
-from training.onnx_io import onnx_session  # noqa: E402
+from training.onnx_io import onnx_predict  # noqa: E402
 
 
 def log_amplitudes(root: Path, ecg_ids: np.ndarray) -> np.ndarray:
@@ -43,10 +43,8 @@ def log_amplitudes(root: Path, ecg_ids: np.ndarray) -> np.ndarray:
 
 def logits(model_dir: Path, x: np.ndarray, demo: np.ndarray) -> np.ndarray:
     """The graph's output as logits (the sigmoid undone; float64 keeps the ranks)."""
-    s = onnx_session(model_dir / json.loads((model_dir / "model_card.json").read_text())["files"]["fp32"])
-    p = np.concatenate([s.run(None, {"ecg": x[i:i + 256], "demographics": demo[i:i + 256]})[0]
-                        for i in range(0, len(x), 256)]).astype(np.float64)
-    p = p.clip(1e-7, 1 - 1e-7)
+    card = json.loads((model_dir / "model_card.json").read_text())
+    p = onnx_predict(model_dir / card["files"]["fp32"], x, demo).astype(np.float64).clip(1e-7, 1 - 1e-7)
     return np.log(p / (1 - p))
 
 

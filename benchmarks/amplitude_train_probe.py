@@ -18,8 +18,8 @@ sys.path.insert(0, str(REPO))
 import training.model as tm
 import training.train as tt
 from training.config import load_config
-from training.data import iter_official
-from training.labels import read_database
+
+from amplitude_probe import log_amplitudes  # the same measure as the stacking probe (this folder)
 
 cache = REPO / "data" / "cache" / "lead_log_amplitudes.npy"
 
@@ -27,13 +27,7 @@ cache = REPO / "data" / "cache" / "lead_log_amplitudes.npy"
 def amplitudes(ds):
     if cache.exists():
         return np.load(cache)
-    db = read_database(REPO / "data" / "ptbxl").loc[ds.ecg_ids]
-    amp = {}
-    for e, sig, gain in iter_official(REPO / "data" / "ptbxl", db):
-        x = sig.astype(np.float64) / gain
-        x -= np.median(x, axis=1, keepdims=True)
-        amp[e] = np.log(np.percentile(x, 99.5, axis=1) - np.percentile(x, 0.5, axis=1) + 1e-3)
-    a = np.stack([amp[int(e)] for e in ds.ecg_ids]).astype(np.float32)
+    a = log_amplitudes(REPO / "data" / "ptbxl", ds.ecg_ids).astype(np.float32)
     np.save(cache, a)
     return a
 
@@ -55,12 +49,18 @@ def load_with_amp(cfg, require_native, fh):
     return d
 
 
-tm.N_DEMOGRAPHICS = 20
-tt.load_training_data = load_with_amp
-cfg = load_config(REPO / "training" / "configs" / "resnet_s.json", [
-    (["name"], "resnet_s_amp"), (["train", "aug", "demographics_dropout"], 0.0),
-    (["train", "num_threads"], int(sys.argv[1]) if len(sys.argv) > 1 else 2),
-    (["calibrate", "method"], "none")])
-t0 = time.time()
-state = tt.train(cfg, REPO / "runs" / "resnet_s_amp")
-print("best", state["best_auc"], state["best_epoch"], "min", (time.time() - t0) / 60)
+def main():
+    # the network's demographics layer and the data loader, patched for this run only
+    tm.N_DEMOGRAPHICS = 20
+    tt.load_training_data = load_with_amp
+    cfg = load_config(REPO / "training" / "configs" / "resnet_s.json", [
+        (["name"], "resnet_s_amp"), (["train", "aug", "demographics_dropout"], 0.0),
+        (["train", "num_threads"], int(sys.argv[1]) if len(sys.argv) > 1 else 2),
+        (["calibrate", "method"], "none")])
+    t0 = time.time()
+    state = tt.train(cfg, REPO / "runs" / "resnet_s_amp")
+    print("best", state["best_auc"], state["best_epoch"], "min", (time.time() - t0) / 60)
+
+
+if __name__ == "__main__":
+    main()
