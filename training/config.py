@@ -36,6 +36,10 @@ class ModelConfig:
     block: str = "ds"  # "ds": depthwise-separable residual blocks; "plain": two dense convolutions
     kernel2: int = 0  # "plain" blocks: kernel of the second convolution (0: the same as kernel)
     stem_stride: int = 1
+    # Each lead's standard deviation after the band-pass (mV; the graph's ``lead_std_mv`` input, what the
+    # z-score divides out) joins the demographics MLP as its standardized log: the voltage the
+    # normalization removes (QRS amplitude criteria of hypertrophy).
+    use_lead_std: bool = False
 
     def __post_init__(self):
         if self.pool not in ("avg", "avgmax"):
@@ -44,6 +48,8 @@ class ModelConfig:
             raise ValueError("model.stage_channels and model.blocks_per_stage must have the same length")
         if self.block not in ("ds", "plain"):
             raise ValueError(f"model.block must be 'ds' or 'plain', got {self.block!r}")
+        if self.use_lead_std and not self.use_demographics:
+            raise ValueError("model.use_lead_std needs model.use_demographics (the two share one MLP)")
         if self.kernel % 2 == 0 or self.stem_kernel % 2 == 0 or (self.kernel2 and self.kernel2 % 2 == 0):
             raise ValueError("model kernels must be odd (same padding)")
 

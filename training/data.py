@@ -28,7 +28,7 @@ from .config import load_config, repo_path
 from .labels import Split, read_database, read_statements, split_by_fold, superclass_labels
 
 N_LEADS, N_SAMPLES = modelcard.N_LEADS, modelcard.N_SAMPLES
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: lead_std_mv.npy beside signals.npy
 
 
 # ----------------------------------------------------------------------------------------------
@@ -79,15 +79,23 @@ def _reference_preprocess(signal, fs_hz, gain_per_mv=1000.0):
     """The float64 specification on ADC counts: for development and checks, never shipped."""
     from edgecardio import reference
 
-    return reference.preprocess_reference(reference.counts_to_mv(signal, gain_per_mv), fs_hz)
+    return reference.preprocess_reference(reference.counts_to_mv(signal, gain_per_mv), fs_hz, return_std=True)
+
+
+def _native_preprocess(signal, fs_hz, gain_per_mv=1000.0):
+    import edgecardio
+
+    y, info = edgecardio.preprocess(signal, fs_hz, gain_per_mv=gain_per_mv, return_info=True)
+    return y, info.lead_std_mv
 
 
 def get_preprocess(path: str):
-    """``(fn(signal, fs_hz, gain_per_mv) -> float32 [12, 1000], description)`` for a config path."""
+    """``(fn(signal, fs_hz, gain_per_mv) -> (float32 [12, 1000], lead_std_mv float64 [12]), description)``
+    for a config path."""
     if path == "native":
         import edgecardio
 
-        return edgecardio.preprocess, {"path": "native", "function": "edgecardio.preprocess",
+        return _native_preprocess, {"path": "native", "function": "edgecardio.preprocess",
                                        "edgecardio_version": edgecardio.__version__,
                                        "engine": str(edgecardio.engine())}
     if path == "reference":
@@ -108,7 +116,8 @@ def _file_sha256(path) -> str:
 
 
 def build_cache(cfg: dict, force: bool = False, progress: bool = True) -> Path:
-    """Preprocess every record of ``data.root`` once into ``signals.npy`` (float32, memory-mappable)."""
+    """Preprocess every record of ``data.root`` once into ``signals.npy`` (float32, memory-mappable)
+    and ``lead_std_mv.npy`` (float32 ``[n, 12]``, each lead's standard deviation after the band-pass)."""
     out = cache_dir_for(cfg)
     if (out / "meta.json").is_file() and not force:
         return out
@@ -127,17 +136,21 @@ def build_cache(cfg: dict, force: bool = False, progress: bool = True) -> Path:
 
         it = tqdm(it, total=len(db), desc=f"cache ({reader}, {pinfo['path']})", mininterval=5)
     t0, seen = time.time(), np.zeros(len(db), bool)
+    lead_std = np.zeros((len(db), N_LEADS), np.float32)
     for ecg_id, sig, gain in it:
-        y = np.asarray(fn(sig, fs_hz, gain_per_mv=gain), dtype=np.float32)
+        y, sd = fn(sig, fs_hz, gain_per_mv=gain)
+        y = np.asarray(y, dtype=np.float32)
         if y.shape != (N_LEADS, N_SAMPLES):
             raise ValueError(f"preprocess returned {y.shape} for ecg_id {ecg_id}, expected (12, 1000)")
         arr[pos[ecg_id]] = y
+        lead_std[pos[ecg_id]] = sd
         seen[pos[ecg_id]] = True
     if not seen.all():
         raise ValueError(f"{(~seen).sum()} records were not read")
     arr.flush()
     del arr
     tmp.replace(out / "signals.npy")
+    np.save(out / "lead_std_mv.npy", lead_std)
     np.save(out / "ecg_ids.npy", db.index.to_numpy(np.int64))
     meta = {
         "format": CACHE_FORMAT, "n_records": len(db), "shape": [len(db), N_LEADS, N_SAMPLES],
@@ -156,6 +169,7 @@ class Dataset:
     """Labeled records (unlabeled dropped) with signals memory-mapped from the cache."""
 
     signals: np.ndarray  # float32 [n, 12, 1000] (memmap)
+    lead_std_mv: np.ndarray  # float32 [n, 12]: each lead's standard deviation after the band-pass
     labels: np.ndarray  # uint8 [n, 5]
     demographics_raw: pd.DataFrame  # age, sex, height, weight (PTB-XL units/codes)
     folds: np.ndarray
@@ -217,7 +231,9 @@ def load_dataset(cfg: dict, require_native: bool = False) -> Dataset:
     sub = db.iloc[rows]
     folds = sub["strat_fold"].to_numpy()
     d = cfg["data"]
-    return Dataset(signals=signals if keep.all() else _RowView(signals, rows), labels=labels[rows],
+    lead_std = np.load(cdir / "lead_std_mv.npy")
+    return Dataset(signals=signals if keep.all() else _RowView(signals, rows), lead_std_mv=lead_std[rows],
+                   labels=labels[rows],
                    demographics_raw=sub[["age", "sex", "height", "weight"]].reset_index(drop=True),
                    folds=folds, ecg_ids=sub.index.to_numpy(np.int64),
                    split=split_by_fold(folds, d["train_folds"], d["val_folds"], d["test_folds"]), meta=meta)

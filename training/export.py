@@ -3,7 +3,7 @@
     python -m training.export --checkpoint runs/NAME/best.pt --out model.onnx
 
 The graph takes ``ecg`` float32 ``[batch, 12, 1000]`` and ``demographics`` float32 ``[batch, 8]``
-and returns ``probabilities`` float32 ``[batch, 5]`` (sigmoid inside the graph), batch dynamic,
+(and ``lead_std_mv`` float32 ``[batch, 12]`` for a model that reads it, ``model.use_lead_std``) and returns ``probabilities`` float32 ``[batch, 5]`` (sigmoid inside the graph), batch dynamic,
 opset 17, simplified with onnxsim.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .model import N_DEMOGRAPHICS, CropEnsemble, torch_predict
 from .onnx_io import onnx_predict
 
 OPSET = 17
-INPUT_ECG, INPUT_DEMOGRAPHICS = modelcard.INPUT_ECG, modelcard.INPUT_DEMOGRAPHICS
+INPUT_ECG, INPUT_DEMOGRAPHICS, INPUT_LEAD_STD = modelcard.INPUT_ECG, modelcard.INPUT_DEMOGRAPHICS, modelcard.INPUT_LEAD_STD
 OUTPUT_PROBABILITIES = modelcard.OUTPUT_PROBABILITIES
 N_LEADS, N_SAMPLES = modelcard.N_LEADS, modelcard.N_SAMPLES
 
@@ -54,15 +54,16 @@ def export_onnx(model: nn.Module, path, *, crop_len: int | None = 250, crop_stri
         model, crop_len=crop_len, stride=crop_stride, n_samples=N_SAMPLES, aggregate=aggregate)
     wrapped = wrapped.eval().cpu()
 
-    ecg = torch.randn(2, N_LEADS, N_SAMPLES)
-    demo = torch.randn(2, N_DEMOGRAPHICS)
+    with_std = wrapped.uses_lead_std
+    args = (torch.randn(2, N_LEADS, N_SAMPLES), torch.randn(2, N_DEMOGRAPHICS)) + (
+        (random_lead_std(2, torch.Generator().manual_seed(1)),) if with_std else ())
+    names = [INPUT_ECG, INPUT_DEMOGRAPHICS] + ([INPUT_LEAD_STD] if with_std else [])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer chatter; the parity check below is the real test
         torch.onnx.export(
-            wrapped, (ecg, demo), str(path), dynamo=False, opset_version=opset,
-            input_names=[INPUT_ECG, INPUT_DEMOGRAPHICS], output_names=[OUTPUT_PROBABILITIES],
-            dynamic_axes={INPUT_ECG: {0: "batch"}, INPUT_DEMOGRAPHICS: {0: "batch"},
-                          OUTPUT_PROBABILITIES: {0: "batch"}},
+            wrapped, args, str(path), dynamo=False, opset_version=opset,
+            input_names=names, output_names=[OUTPUT_PROBABILITIES],
+            dynamic_axes={**{n: {0: "batch"} for n in names}, OUTPUT_PROBABILITIES: {0: "batch"}},
             do_constant_folding=True)
     proto = onnx.load(str(path))
     if simplify:
@@ -79,10 +80,17 @@ def export_onnx(model: nn.Module, path, *, crop_len: int | None = 250, crop_stri
         g = torch.Generator().manual_seed(0)
         x = torch.randn(check_batch, N_LEADS, N_SAMPLES, generator=g)
         d = torch.randn(check_batch, N_DEMOGRAPHICS, generator=g)
-        err = np.abs(onnx_predict(path, x.numpy(), d.numpy()) - torch_predict(wrapped, x, d)).max()
+        s = random_lead_std(check_batch, g) if with_std else None
+        err = np.abs(onnx_predict(path, x.numpy(), d.numpy(), None if s is None else s.numpy())
+                     - torch_predict(wrapped, x, d, s)).max()
         if not err <= atol:
             raise RuntimeError(f"ONNX Runtime and PyTorch disagree by {err:.3g} (> {atol:g}) on {path}")
     return path
+
+
+def random_lead_std(n: int, gen: torch.Generator) -> torch.Tensor:
+    """Plausible ``lead_std_mv`` values (0.04-0.7 mV, log-uniform) for tracing and checks."""
+    return torch.exp(torch.empty(n, N_LEADS).uniform_(-3.2, -0.4, generator=gen))
 
 
 def main(argv=None):

@@ -21,6 +21,8 @@ from .config import ModelConfig
 N_LEADS = modelcard.N_LEADS
 N_DEMOGRAPHICS = len(modelcard.DEMOGRAPHIC_FEATURES)
 N_CLASSES = len(modelcard.CLASSES)
+#: Lead standard deviations below this (mV) are flat leads (zero rows in ``ecg``); the graph clamps to it.
+FLAT_STD_MV = modelcard.FLAT_STD_MV
 
 
 class SqueezeExcite(nn.Module):
@@ -95,8 +97,28 @@ class PlainResBlock(ResidualBlock):
         ), c_in, c_out, stride, se_ratio)
 
 
+class LeadStdFeatures(nn.Module):
+    """``lead_std_mv [B,12] -> [B,12]``: ``(log(max(std, FLAT_STD_MV)) - mean) / scale``, with ``mean``
+    and ``scale`` of the log over the training folds (buffers, set by :meth:`fit`; part of the graph)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("log_mean", torch.zeros(N_LEADS))
+        self.register_buffer("log_scale", torch.ones(N_LEADS))
+
+    @torch.no_grad()
+    def fit(self, lead_std_mv: np.ndarray):
+        z = np.log(np.maximum(np.asarray(lead_std_mv, np.float64), FLAT_STD_MV))
+        self.log_mean.copy_(torch.from_numpy(z.mean(axis=0)).float())
+        self.log_scale.copy_(torch.from_numpy(np.maximum(z.std(axis=0), 1e-3)).float())
+
+    def forward(self, lead_std_mv):
+        return (torch.log(torch.clamp(lead_std_mv, min=FLAT_STD_MV)) - self.log_mean) / self.log_scale
+
+
 class LightECGNet(nn.Module):
-    """``forward(ecg [B,12,T], demographics [B,8]) -> logits [B,5]`` (no sigmoid)."""
+    """``forward(ecg [B,12,T], demographics [B,8], lead_std_mv [B,12] or None) -> logits [B,5]`` (no
+    sigmoid); ``lead_std_mv`` is read only with ``config.use_lead_std``."""
 
     def __init__(self, config: ModelConfig | None = None):
         super().__init__()
@@ -121,8 +143,10 @@ class LightECGNet(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.n_features = c * (2 if cfg.pool == "avgmax" else 1)
         n_head = self.n_features
+        self.lead_std = LeadStdFeatures() if cfg.use_lead_std else None
         if cfg.use_demographics:
-            self.demo = nn.Sequential(nn.Linear(N_DEMOGRAPHICS, cfg.demo_hidden), nn.ReLU(inplace=True),
+            n_in = N_DEMOGRAPHICS + (N_LEADS if cfg.use_lead_std else 0)
+            self.demo = nn.Sequential(nn.Linear(n_in, cfg.demo_hidden), nn.ReLU(inplace=True),
                                       nn.Linear(cfg.demo_hidden, cfg.demo_hidden), nn.ReLU(inplace=True))
             n_head += cfg.demo_hidden
         else:
@@ -136,10 +160,15 @@ class LightECGNet(nn.Module):
             return torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1)
         return x.mean(dim=2)
 
-    def forward(self, ecg, demographics):
+    def forward(self, ecg, demographics, lead_std_mv=None):
         f = self.features(ecg)
         if self.demo is not None:
-            f = torch.cat([f, self.demo(demographics)], dim=1)
+            d = demographics
+            if self.lead_std is not None:
+                if lead_std_mv is None:
+                    raise ValueError("this model reads lead_std_mv (model.use_lead_std): pass it")
+                d = torch.cat([d, self.lead_std(lead_std_mv)], dim=1)
+            f = torch.cat([f, self.demo(d)], dim=1)
         return self.head(self.dropout(f))
 
 
@@ -176,27 +205,40 @@ class CropEnsemble(nn.Module):
         self.starts = crop_starts(n_samples, crop_len, stride) if crop_len else [0]
         self.aggregate = aggregate
 
-    def logits(self, ecg, demographics):
+    @property
+    def uses_lead_std(self) -> bool:
+        return getattr(self.backbone, "lead_std", None) is not None
+
+    def logits(self, ecg, demographics, lead_std_mv=None):
         if not self.crop_len:
-            return self.backbone(ecg, demographics)
+            return self.backbone(ecg, demographics, lead_std_mv)
         k = len(self.starts)
         b = ecg.shape[0]
         crops = torch.stack([ecg[:, :, s:s + self.crop_len] for s in self.starts], dim=1)  # [B,k,12,L]
         crops = crops.reshape(b * k, ecg.shape[1], self.crop_len)
-        demo = demographics.unsqueeze(1).expand(b, k, demographics.shape[1]).reshape(b * k, demographics.shape[1])
-        z = self.backbone(crops, demo).reshape(b, k, N_CLASSES)
+        demo = _repeat_rows(demographics, k)
+        std = None if lead_std_mv is None else _repeat_rows(lead_std_mv, k)
+        z = self.backbone(crops, demo, std).reshape(b, k, N_CLASSES)
         return z.mean(dim=1) if self.aggregate == "mean" else z.amax(dim=1)
 
-    def forward(self, ecg, demographics):
-        return torch.sigmoid(self.logits(ecg, demographics))
+    def forward(self, ecg, demographics, lead_std_mv=None):
+        return torch.sigmoid(self.logits(ecg, demographics, lead_std_mv))
+
+
+def _repeat_rows(x, k: int):
+    """``[B, F] -> [B * k, F]``, each row k times in a row (the crops of one record)."""
+    b, f = x.shape
+    return x.unsqueeze(1).expand(b, k, f).reshape(b * k, f)
 
 
 @torch.no_grad()
-def torch_predict(wrapped: CropEnsemble, ecg, demographics, batch_size: int = 256) -> np.ndarray:
+def torch_predict(wrapped: CropEnsemble, ecg, demographics, lead_std_mv=None, batch_size: int = 256) -> np.ndarray:
     """Probabilities of ``wrapped`` (eval mode) for arrays or tensors, ``batch_size`` records at a time."""
     wrapped.eval()
     ecg, demographics = torch.as_tensor(ecg), torch.as_tensor(demographics)
-    out = [wrapped(ecg[i:i + batch_size], demographics[i:i + batch_size]) for i in range(0, len(ecg), batch_size)]
+    std = None if lead_std_mv is None else torch.as_tensor(lead_std_mv)
+    out = [wrapped(ecg[i:i + batch_size], demographics[i:i + batch_size],
+                   None if std is None else std[i:i + batch_size]) for i in range(0, len(ecg), batch_size)]
     return torch.cat(out).numpy()
 
 

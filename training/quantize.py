@@ -28,20 +28,22 @@ MIN_CALIBRATION_RECORDS = 500
 
 
 class _Reader:
-    """onnxruntime CalibrationDataReader over (ecg, demographics) arrays, a batch at a time."""
+    """onnxruntime CalibrationDataReader over (ecg, demographics[, lead_std_mv]) arrays, a batch at a time."""
 
-    def __init__(self, ecg: np.ndarray, demo: np.ndarray, batch_size: int = 32):
+    def __init__(self, ecg: np.ndarray, demo: np.ndarray, lead_std: np.ndarray | None = None, batch_size: int = 32):
         # equal batches: the histogram calibrators stack per-batch outputs and need one shape
         batch_size = max(d for d in range(1, batch_size + 1) if len(ecg) % d == 0)
-        self.ecg, self.demo, self.bs, self.i = ecg, demo, batch_size, 0
+        self.feeds = {modelcard.INPUT_ECG: ecg, modelcard.INPUT_DEMOGRAPHICS: demo}
+        if lead_std is not None:
+            self.feeds[modelcard.INPUT_LEAD_STD] = lead_std
+        self.n, self.bs, self.i = len(ecg), batch_size, 0
 
     def get_next(self):
-        if self.i >= len(self.ecg):
+        if self.i >= self.n:
             return None
         sl = slice(self.i, self.i + self.bs)
         self.i += self.bs
-        return {modelcard.INPUT_ECG: np.ascontiguousarray(self.ecg[sl], dtype=np.float32),
-                modelcard.INPUT_DEMOGRAPHICS: np.ascontiguousarray(self.demo[sl], dtype=np.float32)}
+        return {k: np.ascontiguousarray(v[sl], dtype=np.float32) for k, v in self.feeds.items()}
 
     def rewind(self):
         self.i = 0
@@ -56,14 +58,15 @@ def int8_options(q: dict) -> dict:
             "activation_type": q["activation_type"], "float_head": q.get("float_head", True)}
 
 
-def quantize_int8(fp32_path, out_path, calib_ecg: np.ndarray, calib_demo: np.ndarray, *,
-                  method: str = "minmax", per_channel: bool = True, activation_type: str = "int8",
+def quantize_int8(fp32_path, out_path, calib_ecg: np.ndarray, calib_demo: np.ndarray,
+                  calib_lead_std: np.ndarray | None = None, *, method: str = "minmax", per_channel: bool = True, activation_type: str = "int8",
                   float_head: bool = True, min_records: int | None = None) -> Path:
     """Static QDQ INT8 of ``fp32_path``: signed int8 weights (per channel if ``per_channel``) and
     ``activation_type`` ("int8" or "uint8", asymmetric) activations. With ``float_head`` the
     classifier head (the last Gemm/MatMul and everything after it up to the output) stays float,
     so logits and probabilities are not rounded to 256 levels (a probability step of 1/255 would
-    tie records and coarsen the thresholds; the head is 0.1 % of the compute)."""
+    tie records and coarsen the thresholds; the head is 0.1 % of the compute). ``calib_lead_std`` is
+    needed for a graph that reads ``lead_std_mv``."""
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -83,13 +86,22 @@ def quantize_int8(fp32_path, out_path, calib_ecg: np.ndarray, calib_demo: np.nda
         pre = Path(td) / "pre.onnx"
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
         exclude = head_nodes(pre) if float_head else []
-        quantize_static(str(pre), str(out_path), _Reader(calib_ecg, calib_demo),
+        if _reads_lead_std(pre) != (calib_lead_std is not None):
+            raise ValueError(f"{fp32_path}: calib_lead_std must be given exactly when the graph reads "
+                             f"{modelcard.INPUT_LEAD_STD}")
+        quantize_static(str(pre), str(out_path), _Reader(calib_ecg, calib_demo, calib_lead_std),
                         quant_format=QuantFormat.QDQ, per_channel=per_channel,
                         activation_type=act_types[activation_type], weight_type=QuantType.QInt8,
                         calibrate_method=methods[method], nodes_to_exclude=exclude,
                         extra_options={"CalibTensorRangeSymmetric": False, "CalibMovingAverage": False})
     check_contract(out_path)
     return out_path
+
+
+def _reads_lead_std(path) -> bool:
+    import onnx
+
+    return any(i.name == modelcard.INPUT_LEAD_STD for i in onnx.load(str(path)).graph.input)
 
 
 def head_nodes(path) -> list[str]:
@@ -125,11 +137,13 @@ def convert_fp16(fp32_path, out_path) -> Path:
 
 
 def calibration_set(ds, stats, qcfg: dict, seed: int):
+    """``(ecg, demographics, lead_std_mv, ecg_ids)`` of the INT8 calibration records."""
     rows = np.flatnonzero(np.isin(ds.folds, qcfg["calibration_folds"]))
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(rows, size=min(qcfg["calibration_records"], len(rows)), replace=False))
     demo = ds.demographics(stats)
-    return np.asarray(ds.signals[pick], dtype=np.float32), demo[pick], ds.ecg_ids[pick]
+    return (np.asarray(ds.signals[pick], dtype=np.float32), demo[pick], np.asarray(ds.lead_std_mv[pick], np.float32),
+            ds.ecg_ids[pick])
 
 
 def main(argv=None):
@@ -143,11 +157,12 @@ def main(argv=None):
     ds = load_dataset(cfg)
     stats = fit_stats(ds.demographics_raw.iloc[ds.split.train])
     q = cfg["quantize"]
-    x, d, _ = calibration_set(ds, stats, q, cfg["seed"])
+    x, d, sd, _ = calibration_set(ds, stats, q, cfg["seed"])
     options = int8_options(q)
     if a.method:
         options["method"] = a.method
-    out = quantize_int8(run / "lightecgnet_fp32.onnx", a.out or run / "lightecgnet_int8.onnx", x, d, **options)
+    out = quantize_int8(run / "lightecgnet_fp32.onnx", a.out or run / "lightecgnet_int8.onnx", x, d,
+                        sd if cfg["model"].get("use_lead_std") else None, **options)
     print(out)
 
 

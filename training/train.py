@@ -60,8 +60,10 @@ def random_crops(x: torch.Tensor, crop_len: int, gen: torch.Generator) -> torch.
     return torch.gather(x, 2, idx)
 
 
-def augment(x: torch.Tensor, demo: torch.Tensor, aug: dict, gen: torch.Generator):
-    """Amplitude, baseline wander, noise, lead dropout on z-scored signals; demographics dropout."""
+def augment(x: torch.Tensor, demo: torch.Tensor, aug: dict, gen: torch.Generator, lead_std: torch.Tensor | None = None):
+    """Amplitude, baseline wander, noise, lead dropout on z-scored signals; demographics dropout.
+    A dropped lead is also flat in ``lead_std`` (when given), as a flat lead is at run time.
+    Returns ``(x, demo, lead_std)``."""
     b, c, n = x.shape
     if aug["amplitude_scale"] > 0:
         a = aug["amplitude_scale"]
@@ -77,10 +79,12 @@ def augment(x: torch.Tensor, demo: torch.Tensor, aug: dict, gen: torch.Generator
     if aug["lead_dropout"] > 0:
         keep = (torch.rand(b, c, 1, generator=gen) >= aug["lead_dropout"]).float()
         x = x * keep
+        if lead_std is not None:
+            lead_std = torch.where(keep[:, :, 0] > 0, lead_std, torch.zeros_like(lead_std))
     if aug["demographics_dropout"] > 0:
         drop = torch.rand(b, 1, generator=gen) < aug["demographics_dropout"]
         demo = torch.where(drop, ALL_MISSING.expand_as(demo), demo)
-    return x, demo
+    return x, demo, lead_std
 
 
 def make_scheduler(opt, t: dict, total_steps: int):
@@ -141,6 +145,8 @@ class TrainingData:
     x_val: np.ndarray
     y_val: np.ndarray
     demo_val: np.ndarray
+    std_train: torch.Tensor | None  # lead_std_mv of the training records, for models that read it
+    std_val: np.ndarray | None
     stats: dict  # demographic statistics of the training folds
     cache_meta: dict
 
@@ -161,10 +167,14 @@ def load_training_data(cfg: dict, require_native: bool, fh) -> TrainingData:
         path = repo_path(kd["soft_labels"])
         teacher = torch.from_numpy(load_soft_labels(path, ds.ecg_ids[ds.split.train]))
         log(f"distillation: teacher logits from {path}, weight {kd['weight']}, temperature {kd['temperature']}", fh)
+    use_std = cfg["model"]["use_lead_std"]
+    std_all = np.asarray(ds.lead_std_mv, np.float32)
     return TrainingData(x_train=x_tr, y_train=torch.from_numpy(ds.labels[ds.split.train].astype(np.float32)),
                         demo_train=torch.from_numpy(demo_all[ds.split.train]), labels_train=ds.labels[ds.split.train],
                         teacher_train=teacher,
-                        x_val=x_va, y_val=ds.labels[ds.split.val], demo_val=demo_all[ds.split.val], stats=stats,
+                        x_val=x_va, y_val=ds.labels[ds.split.val], demo_val=demo_all[ds.split.val],
+                        std_train=torch.from_numpy(std_all[ds.split.train]) if use_std else None,
+                        std_val=std_all[ds.split.val] if use_std else None, stats=stats,
                         cache_meta=ds.meta)
 
 
@@ -184,6 +194,8 @@ class Optimization:
 def build_optimization(cfg: dict, data: TrainingData, fh) -> Optimization:
     t = cfg["train"]
     model = LightECGNet(ModelConfig(**cfg["model"]))
+    if model.lead_std is not None:
+        model.lead_std.fit(data.std_train.numpy())  # standardization of the log from the training folds
     log(f"LightECGNet: {count_parameters(model)} parameters", fh)
     opt = torch.optim.AdamW(param_groups(model, t["weight_decay"]), lr=t["lr"])
     steps_per_epoch = t["steps_per_epoch"] or math.ceil(len(data.x_train) / t["batch_size"])
@@ -234,11 +246,12 @@ def train_epoch(o: Optimization, data: TrainingData, t: dict, state: dict) -> di
         if len(idx) < 2:
             continue
         xb = random_crops(data.x_train[idx], t["crop_len"], o.gen)
-        xb, db = augment(xb, data.demo_train[idx], t["aug"], o.gen)
+        sb = None if data.std_train is None else data.std_train[idx]
+        xb, db, sb = augment(xb, data.demo_train[idx], t["aug"], o.gen, sb)
         yb = data.y_train[idx]
         if t["label_smoothing"] > 0:
             yb = yb * (1 - t["label_smoothing"]) + 0.5 * t["label_smoothing"]
-        z = o.model(xb, db)
+        z = o.model(xb, db, sb)
         loss = o.crit(z, yb)
         if data.teacher_train is not None:
             loss = (1 - kd["weight"]) * loss + kd["weight"] * distill_loss(z, data.teacher_train[idx], kd["temperature"])
@@ -269,7 +282,7 @@ def val_auc(model: nn.Module, data: TrainingData, crop_len: int, stride: int, ag
     """Validation macro and per-class AUC of the crop ensemble (crop_len 0 = the whole window)."""
     wrapped = CropEnsemble(model, crop_len=crop_len or None, stride=stride, n_samples=data.x_val.shape[-1],
                            aggregate=aggregate)
-    return macro_auc(data.y_val, torch_predict(wrapped, data.x_val, data.demo_val))
+    return macro_auc(data.y_val, torch_predict(wrapped, data.x_val, data.demo_val, data.std_val))
 
 
 def validate(model: nn.Module, data: TrainingData, ev: dict, state: dict, last_epoch: bool) -> dict:

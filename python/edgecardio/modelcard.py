@@ -31,6 +31,13 @@ CLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
 INPUT_ECG = "ecg"  # float32 [batch, 12, 1000]: output of edgecardio.preprocess at 100 Hz
 INPUT_DEMOGRAPHICS = "demographics"  # float32 [batch, 8]: encode_demographics()
 OUTPUT_PROBABILITIES = "probabilities"  # float32 [batch, 5]: sigmoid outputs in CLASSES order
+#: Optional third input, read by graphs that declare it: float32 [batch, 12], each lead's standard
+#: deviation after the band-pass in mV (``PreprocessInfo.lead_std_mv``), the voltage the per-lead
+#: z-score of ``ecg`` divides out. Graphs with only ``ecg`` and ``demographics`` still run unchanged.
+INPUT_LEAD_STD = "lead_std_mv"
+#: Below this lead standard deviation (mV) a lead is flat (``edgecardio.preprocess.FLAT_STD_MV``);
+#: graphs clamp ``lead_std_mv`` to it.
+FLAT_STD_MV = 1e-3
 N_LEADS = 12
 N_SAMPLES = 1000
 MODEL_FS_HZ = 100

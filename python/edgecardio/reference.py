@@ -47,7 +47,7 @@ def bandpass_sos() -> np.ndarray:
                          fs=TARGET_FS_HZ, output="sos")
 
 
-def preprocess_reference(x_mv, fs_hz: int, *, return_flat: bool = False):
+def preprocess_reference(x_mv, fs_hz: int, *, return_flat: bool = False, return_std: bool = False):
     """Condition a record the way the specification says, in float64.
 
     Parameters
@@ -59,12 +59,17 @@ def preprocess_reference(x_mv, fs_hz: int, *, return_flat: bool = False):
         Sampling rate of ``x_mv``.
     return_flat : bool
         Also return the boolean mask of flat leads.
+    return_std : bool
+        Also return each lead's standard deviation after the band-pass (mV), what the z-score divides
+        out and the classifier's ``lead_std_mv`` input.
 
     Returns
     -------
     y : ndarray of float32, shape (n_leads, ceil(n * up / down))
     flat : ndarray of bool, shape (n_leads,)
         Only when ``return_flat`` is true.
+    std : ndarray of float64, shape (n_leads,)
+        Only when ``return_std`` is true (after ``flat`` when both are asked for).
     """
     from scipy import signal
 
@@ -78,7 +83,8 @@ def preprocess_reference(x_mv, fs_hz: int, *, return_flat: bool = False):
     flat = std[:, 0] < FLAT_STD_MV
     y = np.where(flat[:, None], 0.0, (x - mean) / np.where(flat[:, None], 1.0, std))
     y = y.astype(np.float32)
-    return (y, flat) if return_flat else y
+    extra = ((flat,) if return_flat else ()) + ((std[:, 0],) if return_std else ())
+    return (y, *extra) if extra else y
 
 
 def remove_line(x) -> np.ndarray:
