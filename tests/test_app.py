@@ -147,12 +147,12 @@ def test_occlusion_map_measures_probability_drops(clf, examples):
     d = logic.diagnose(clf, examples[1], logic.example_demographics(examples[1]), segment_s=1.0)
     occ = d.occlusion
     assert occ.shape == (5, 12, 10)
-    base = clf.run(d.model_input, d.demo_vector)[0]
+    base = clf.run(d.model_input, d.demo_vector, d.lead_std_mv)[0]
     assert base == pytest.approx([d.prediction.probabilities[c] for c in edgecardio.CLASSES], abs=1e-6)
     # one entry by hand: blank lead V2, second 3
     x = d.model_input.copy()
     x[7, 300:400] = 0
-    p = clf.run(x, d.demo_vector)[0]
+    p = clf.run(x, d.demo_vector, d.lead_std_mv)[0]
     lo = lambda q: np.log(q / (1 - q))  # noqa: E731
     assert occ[:, 7, 3] == pytest.approx(lo(base.astype(np.float64)) - lo(p.astype(np.float64)), abs=1e-4)
     assert np.abs(occ).max() > 1e-2

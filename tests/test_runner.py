@@ -31,8 +31,11 @@ ATOL_SAME_ENGINE = 1e-6
 # ---------------------------------------------------------------- tiny models with the contract's IO
 def make_model(path, *, seed=0, ecg_name=mc.INPUT_ECG, ecg_shape=("batch", 12, 1000),
                demo_name=mc.INPUT_DEMOGRAPHICS, demo_type=None, out_name=mc.OUTPUT_PROBABILITIES,
-               n_out=5, extra_input=False):
+               n_out=5, extra_input=False, lead_std=None):
     """A small ONNX model: probabilities = sigmoid([max_t ecg, min_t ecg, demographics] @ W + b).
+
+    ``lead_std``: None, or the shape of an optional ``lead_std_mv`` input (``("batch", 12)`` is the
+    contract's), whose log joins the features.
 
     Fast enough for 10,000-run tests, sensitive to every lead and every demographic feature. The
     keyword arguments bend the signature to make contract violations.
@@ -41,7 +44,7 @@ def make_model(path, *, seed=0, ecg_name=mc.INPUT_ECG, ecg_shape=("batch", 12, 1
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
-    n_feat = 2 * ecg_shape[1] + 8
+    n_feat = 2 * ecg_shape[1] + 8 + (lead_std[1] if lead_std else 0)
     w = numpy_helper.from_array((rng.standard_normal((n_feat, n_out)) * 0.3).astype(np.float32), "W")
     b = numpy_helper.from_array(rng.standard_normal(n_out).astype(np.float32) * 0.1, "B")
     demo_type = TensorProto.FLOAT if demo_type is None else demo_type
@@ -49,13 +52,19 @@ def make_model(path, *, seed=0, ecg_name=mc.INPUT_ECG, ecg_shape=("batch", 12, 1
         helper.make_node("ReduceMax", [ecg_name], ["mx"], axes=[2], keepdims=0),
         helper.make_node("ReduceMin", [ecg_name], ["mn"], axes=[2], keepdims=0),
         helper.make_node("Cast", [demo_name], ["demo_f"], to=TensorProto.FLOAT),
-        helper.make_node("Concat", ["mx", "mn", "demo_f"], ["feat"], axis=1),
+        helper.make_node("Concat", ["mx", "mn", "demo_f"] + (["log_std"] if lead_std else []), ["feat"], axis=1),
         helper.make_node("MatMul", ["feat", "W"], ["z0"]),
         helper.make_node("Add", ["z0", "B"], ["z"]),
         helper.make_node("Sigmoid", ["z"], [out_name]),
     ]
     inputs = [helper.make_tensor_value_info(ecg_name, TensorProto.FLOAT, list(ecg_shape)),
               helper.make_tensor_value_info(demo_name, demo_type, ["batch", 8])]
+    if lead_std:
+        inputs.append(helper.make_tensor_value_info(mc.INPUT_LEAD_STD, TensorProto.FLOAT, list(lead_std)))
+        floor = numpy_helper.from_array(np.array(mc.FLAT_STD_MV, np.float32), "FLOOR")
+        nodes[:0] = [helper.make_node("Constant", [], ["floor"], value=floor),
+                     helper.make_node("Max", [mc.INPUT_LEAD_STD, "floor"], ["std_c"]),
+                     helper.make_node("Log", ["std_c"], ["log_std"])]
     if extra_input:
         inputs.append(helper.make_tensor_value_info("extra", TensorProto.FLOAT, ["batch", 1]))
         nodes.append(helper.make_node("Identity", ["extra"], ["extra_out"]))
@@ -215,6 +224,7 @@ BAD_MODELS = {
     "output name": (dict(out_name="logits"), "'probabilities'"),
     "output size": (dict(n_out=4), "'probabilities'"),
     "extra input": (dict(extra_input=True), "inputs"),
+    "lead_std size": (dict(lead_std=("batch", 8)), "'lead_std_mv'"),
 }
 
 
@@ -292,3 +302,75 @@ def test_predict_batch_equals_predict_bit_for_bit(ptbxl, precision):
     for i, r in enumerate(batch):
         one = clf.predict(x[i], 100, age=ages[i], sex="female")
         assert r.probabilities == one.probabilities, f"record {i}"
+
+
+# ---------------------------------------------------------------- the optional lead_std_mv input
+@pytest.fixture
+def tiny_std(tmp_path):
+    write_card(tmp_path)
+    return make_model(tmp_path / "tiny_std.onnx", lead_std=("batch", 12))
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_lead_std_model_runner_matches_onnxruntime_python(runtime, tiny_std, rng, n):
+    ecg, demo = random_inputs(rng, n)
+    std = rng.uniform(0.02, 1.0, (n, 12)).astype(np.float32)
+    runner = edgecardio._core.OrtRunner(str(tiny_std))
+    assert runner.reads_lead_std
+    want = ort_session(tiny_std).run(None, {mc.INPUT_ECG: ecg, mc.INPUT_DEMOGRAPHICS: demo, mc.INPUT_LEAD_STD: std})[0]
+    np.testing.assert_allclose(runner.run(ecg, demo, std), want, atol=ATOL_SAME_ENGINE)
+    np.testing.assert_allclose(runner.run_leased(ecg[0], demo[0], std[0]), want[0], atol=ATOL_SAME_ENGINE)
+    # the input is read: other voltages, other probabilities
+    assert np.abs(runner.run(ecg, demo, std * 3) - want).max() > 1e-3
+
+
+def test_lead_std_is_required_exactly_when_the_model_reads_it(runtime, tiny, tiny_std, rng):
+    ecg, demo = random_inputs(rng, 2)
+    std = np.full((2, 12), 0.2, np.float32)
+    with pytest.raises(ValueError, match="lead_std_mv.*pass it"):
+        edgecardio._core.OrtRunner(str(tiny_std)).run(ecg, demo)
+    with pytest.raises(ValueError, match="lead_std_mv.*no such input"):
+        edgecardio._core.OrtRunner(str(tiny)).run(ecg, demo, std)
+    with pytest.raises(ValueError, match="lead_std_mv: expected 24"):
+        edgecardio._core.OrtRunner(str(tiny_std)).run(ecg, demo, std[:, :6])
+    for backend in ("native", "onnxruntime"):
+        clf = Classifier(tiny_std, backend=backend, verify=False)
+        assert clf.reads_lead_std and not Classifier(tiny, backend=backend, verify=False).reads_lead_std
+        with pytest.raises(ValueError, match="pass lead_std_mv"):
+            clf.run(ecg, demo)
+        with pytest.raises(ValueError, match=r"lead_std_mv must be \[2, 12\]"):
+            clf.run(ecg, demo, std[:, :6])
+        with pytest.raises(ValueError, match="lead_std_mv must be"):
+            clf.run(ecg, demo, -std)
+
+
+@pytest.mark.parametrize("backend", ["native", "onnxruntime"])
+def test_predict_feeds_each_leads_voltage(tiny_std, backend, rng):
+    """predict passes the preprocessing's own lead_std_mv: it equals the model run by hand on
+    preprocess() and its info; twice the voltage keeps ecg (z-scored) but changes the diagnosis."""
+    clf = Classifier(tiny_std, backend=backend, verify=False)
+    x = (rng.standard_normal((12, 5000)) * 0.3).astype(np.float32)
+    y, info = edgecardio.preprocess(x, 500, return_info=True)
+    demo = clf.demographics(age=50)
+    want = ort_session(tiny_std).run(None, {mc.INPUT_ECG: y[None], mc.INPUT_DEMOGRAPHICS: demo[None],
+                                            mc.INPUT_LEAD_STD: info.lead_std_mv[None].astype(np.float32)})[0][0]
+    got = np.array(list(clf.predict(x, 500, age=50).probabilities.values()))
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    doubled = np.array(list(clf.predict(2 * x, 500, age=50).probabilities.values()))
+    assert np.abs(doubled - got).max() > 1e-3
+    batch = clf.predict_batch([x, 2 * x], 500, age=50)
+    np.testing.assert_array_equal([list(p.probabilities.values()) for p in batch], [got, doubled])
+
+
+@pytest.mark.parametrize("backend", ["native", "onnxruntime"])
+def test_voltage_model_refuses_microvolts(tiny, tiny_std, backend, rng):
+    x = (rng.standard_normal((12, 1000)) * 0.3).astype(np.float32)
+    clf = Classifier(tiny_std, backend=backend, verify=False)
+    with pytest.raises(ValueError, match="millivolts: divide microvolts by 1000"):
+        clf.predict(x * 1000, 100)
+    with pytest.raises(ValueError, match="record 1: .*millivolts"):
+        clf.predict_batch([x, x * 1000], 100)
+    with pytest.raises(ValueError, match="gain_per_mv"):
+        clf.predict((x * 1000).astype(np.int16), 100, gain_per_mv=1.0)
+    clf.predict(x, 100)  # millivolts pass
+    Classifier(tiny, backend=backend, verify=False).predict(x * 1000, 100)  # a z-score-only model does not care

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 
 #include "bindings.h"
 #include "edgecardio/coeffs_generated.h"
@@ -133,25 +134,41 @@ std::unique_ptr<eo::Classifier> open_model(const std::string &path, int threads,
   return std::make_unique<eo::Classifier>(*rt, path, eo::Signature{}, eo::RunnerOptions{threads, spinning, graph_opt});
 }
 
-py::array_t<float> run_batch(eo::Classifier &c, const F32 &ecg, const F32 &demographics) {
+// lead_std [n * leads] when the model reads it (None is then an error), else it must be None.
+const float *lead_stds(const eo::Runner &r, const std::optional<F32> &lead_std, std::size_t n) {
+  if (!r.reads_lead_std()) {
+    if (lead_std) throw std::invalid_argument("lead_std_mv: this model has no such input; pass None");
+    return nullptr;
+  }
+  if (!lead_std)
+    throw std::invalid_argument("lead_std_mv: this model reads each lead's standard deviation after the band-pass "
+                                "(mV, preprocess(..., return_info=True)); pass it");
+  return floats(*lead_std, n * static_cast<std::size_t>(r.signature().ecg_leads), "lead_std_mv");
+}
+
+py::array_t<float> run_batch(eo::Classifier &c, const F32 &ecg, const F32 &demographics,
+                             const std::optional<F32> &lead_std) {
   eo::Runner &r = c.runner();
   const auto n = static_cast<std::size_t>(ecg.ndim() > 0 ? ecg.shape(0) : 0);
   const float *e = floats(ecg, n * r.ecg_size(), "ecg");
   const float *d = floats(demographics, n * r.signature().n_demographics, "demographics");
+  const float *s = lead_stds(r, lead_std, n);
   auto out = new_array<float>(n, r.signature().n_outputs);
   float *o = out.mutable_data();
   nogil g;
-  r.run(e, d, o, static_cast<std::int64_t>(n));
+  r.run(e, d, s, o, static_cast<std::int64_t>(n));
   return out;
 }
 
-py::array_t<float> run_leased(eo::Classifier &c, const F32 &ecg, const F32 &demographics) {
+py::array_t<float> run_leased(eo::Classifier &c, const F32 &ecg, const F32 &demographics,
+                              const std::optional<F32> &lead_std) {
   const float *e = floats(ecg, c.runner().ecg_size(), "ecg");
   const float *d = floats(demographics, c.runner().signature().n_demographics, "demographics");
+  const float *s = lead_stds(c.runner(), lead_std, 1);
   py::array_t<float> out(static_cast<py::ssize_t>(c.runner().signature().n_outputs));
   float *o = out.mutable_data();
   nogil g;
-  c.run(e, d, o);
+  c.run(e, d, s, o);
   return out;
 }
 
@@ -162,7 +179,8 @@ py::tuple predict(eo::Classifier &c, const py::array &signal, int fs_hz, double 
   eo::PredictResult r;
   { nogil g; r = c.predict(s, d); }
   return py::make_tuple(py::array_t<float>(r.probabilities.size(), r.probabilities.data()), r.flat_leads,
-                        r.saturated_leads, r.preprocess_ms, r.inference_ms, r.engine ? r.engine : "");
+                        r.saturated_leads, r.preprocess_ms, r.inference_ms, r.engine ? r.engine : "",
+                        py::array_t<double>(r.lead_std_mv.size(), r.lead_std_mv.data()));
 }
 
 py::tuple predict_many(eo::Classifier &c, const std::vector<py::array> &signals, const std::vector<int> &fs_hz,
@@ -178,14 +196,17 @@ py::tuple predict_many(eo::Classifier &c, const std::vector<py::array> &signals,
   std::vector<eo::PredictResult> rs;
   { nogil g; rs = c.predict_many(views.data(), n, d); }
   auto probs = new_array<float>(n, n_out);
+  const auto n_leads = static_cast<std::size_t>(c.runner().signature().ecg_leads);
+  auto stds = new_array<double>(n, n_leads);
   py::list flat, saturated, pre_ms;
   double inf_ms = 0.0;
   for (std::size_t i = 0; i < n; ++i) {
     std::copy(rs[i].probabilities.begin(), rs[i].probabilities.end(), probs.mutable_data() + i * n_out);
+    std::copy(rs[i].lead_std_mv.begin(), rs[i].lead_std_mv.end(), stds.mutable_data() + i * n_leads);
     flat.append(rs[i].flat_leads), saturated.append(rs[i].saturated_leads), pre_ms.append(rs[i].preprocess_ms);
     inf_ms += rs[i].inference_ms;
   }
-  return py::make_tuple(probs, flat, saturated, pre_ms, inf_ms);
+  return py::make_tuple(probs, flat, saturated, pre_ms, inf_ms, stds);
 }
 
 void bind_ort(py::module_ &m) {
@@ -212,13 +233,19 @@ void bind_ort(py::module_ &m) {
       .def_property_readonly("model_path", [](const eo::Classifier &c) { return c.runner().model_path(); })
       .def_property_readonly("slots_created", [](const eo::Classifier &c) { return c.runner().slots_created(); },
                              "buffer sets made so far: the peak number of concurrent callers")
-      .def("run", &run_batch, "ecg"_a, "demographics"_a,
-           "Preprocessed ecg [n, 12, 1000], demographics [n, 8] -> [n, 5] in one batch (wrapped, not copied).")
-      .def("run_leased", &run_leased, "ecg"_a, "demographics"_a, "One preprocessed record at batch size 1, as predict.")
+      .def_property_readonly("reads_lead_std", [](const eo::Classifier &c) { return c.runner().reads_lead_std(); },
+                             "whether the model takes the lead_std_mv input [batch, 12]")
+      .def("run", &run_batch, "ecg"_a, "demographics"_a, "lead_std_mv"_a = py::none(),
+           "Preprocessed ecg [n, 12, 1000], demographics [n, 8] (and lead_std_mv [n, 12] for a model that reads it) "
+           "-> [n, 5] in one batch (wrapped, not copied).")
+      .def("run_leased", &run_leased, "ecg"_a, "demographics"_a, "lead_std_mv"_a = py::none(),
+           "One preprocessed record at batch size 1, as predict.")
       .def("predict", &predict, "signal"_a, "fs_hz"_a, "gain_per_mv"_a, "demographics"_a,
-           "Raw record -> (probabilities[5], flat bits, saturated bits, preprocess_ms, inference_ms, engine).")
+           "Raw record -> (probabilities[5], flat bits, saturated bits, preprocess_ms, inference_ms, engine, "
+           "lead_std_mv[12]).")
       .def("predict_many", &predict_many, "signals"_a, "fs_hz"_a, "gain_per_mv"_a, "demographics"_a,
-           "Raw records -> (probabilities[n, 5], flat bits[n], saturated bits[n], preprocess_ms[n], inference_ms); "
+           "Raw records -> (probabilities[n, 5], flat bits[n], saturated bits[n], preprocess_ms[n], inference_ms, "
+           "lead_std_mv[n, 12]); "
            "record i gets predict()'s bits.");
 }
 }  // namespace

@@ -27,12 +27,19 @@ PredictResult Classifier::run_one(Runner::Lease &lease, const SignalView &signal
   PredictResult r;
   const auto t0 = std::chrono::steady_clock::now();
   // Straight into the ORT input tensor: no copy of the preprocessed record.
-  const PreprocessInfo info = preprocess_into(signal, lease.ecg(), static_cast<std::size_t>(sig.ecg_samples));
+  double lead_std[kMaxLeads];
+  PreprocessOptions options;
+  options.lead_std_mv = lead_std;
+  const PreprocessInfo info =
+      preprocess_into(signal, lease.ecg(), static_cast<std::size_t>(sig.ecg_samples), options);
   std::memcpy(lease.demographics(), demographics, static_cast<std::size_t>(sig.n_demographics) * sizeof(float));
+  float *lead_std_in = lease.lead_std();
+  for (std::size_t c = 0; c < signal.n_leads; ++c) lead_std_in[c] = static_cast<float>(lead_std[c]);
   const auto t1 = std::chrono::steady_clock::now();
   lease.run();
   const auto t2 = std::chrono::steady_clock::now();
   r.probabilities.assign(lease.output(), lease.output() + sig.n_outputs);
+  r.lead_std_mv.assign(lead_std, lead_std + signal.n_leads);
   r.flat_leads = info.flat_leads;
   r.saturated_leads = info.saturated_leads;
   r.engine = info.engine;
@@ -41,11 +48,15 @@ PredictResult Classifier::run_one(Runner::Lease &lease, const SignalView &signal
   return r;
 }
 
-void Classifier::run(const float *ecg, const float *demographics, float *probabilities) {
+void Classifier::run(const float *ecg, const float *demographics, const float *lead_std, float *probabilities) {
   const Signature &sig = runner_.signature();
+  if (runner_.reads_lead_std() && lead_std == nullptr)
+    throw std::invalid_argument("the model reads '" + sig.lead_std_name + "' [" + std::to_string(sig.ecg_leads) +
+                                "]: pass it");
   Runner::Lease lease = runner_.acquire();
   std::memcpy(lease.ecg(), ecg, runner_.ecg_size() * sizeof(float));
   std::memcpy(lease.demographics(), demographics, static_cast<std::size_t>(sig.n_demographics) * sizeof(float));
+  if (lead_std != nullptr) std::memcpy(lease.lead_std(), lead_std, static_cast<std::size_t>(sig.ecg_leads) * sizeof(float));
   lease.run();
   std::memcpy(probabilities, lease.output(), static_cast<std::size_t>(sig.n_outputs) * sizeof(float));
 }

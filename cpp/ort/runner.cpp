@@ -80,8 +80,8 @@ void require(const std::vector<TensorInfo> &infos, const std::string &name, cons
 }  // namespace
 
 struct Runner::Slot {
-  std::vector<float> ecg, demographics, output;
-  OrtValue *inputs[2] = {nullptr, nullptr};
+  std::vector<float> ecg, demographics, lead_std, output;
+  OrtValue *inputs[3] = {nullptr, nullptr, nullptr};
   OrtValue *out = nullptr;
   const OrtApi *api = nullptr;
   ~Slot() {
@@ -148,13 +148,19 @@ Runner::Runner(const Runtime &runtime, const std::string &model_path, const Sign
     require(inputs_, signature_.ecg_name, {-1, signature_.ecg_leads, signature_.ecg_samples}, "input");
     require(inputs_, signature_.demographics_name, {-1, signature_.n_demographics}, "input");
     require(outputs_, signature_.output_name, {-1, signature_.n_outputs}, "output");
-    if (inputs_.size() != 2) {
-      throw std::invalid_argument("the model has " + std::to_string(inputs_.size()) + " inputs; expected exactly '" +
-                                  signature_.ecg_name + "' and '" + signature_.demographics_name + "'");
+    const bool with_std = std::any_of(inputs_.begin(), inputs_.end(),
+                                      [&](const TensorInfo &t) { return t.name == signature_.lead_std_name; });
+    if (with_std) require(inputs_, signature_.lead_std_name, {-1, signature_.ecg_leads}, "input");
+    n_inputs_ = with_std ? 3 : 2;
+    if (inputs_.size() != n_inputs_) {
+      throw std::invalid_argument("the model has " + std::to_string(inputs_.size()) + " inputs; expected '" +
+                                  signature_.ecg_name + "' and '" + signature_.demographics_name + "', and optionally '" +
+                                  signature_.lead_std_name + "'");
     }
     // The names Run() is given; they point into signature_, which lives as long as the runner.
     input_names_[0] = signature_.ecg_name.c_str();
     input_names_[1] = signature_.demographics_name.c_str();
+    input_names_[2] = signature_.lead_std_name.c_str();
     output_names_[0] = signature_.output_name.c_str();
     EDGECARDIO_ORT_CHECK(api, CreateCpuMemoryInfo(OrtDeviceAllocator, OrtMemTypeDefault, &cpu_));
     // The first slot now, and one run on it: ORT's first Run allocates and prepacks, so doing it here
@@ -182,9 +188,11 @@ std::unique_ptr<Runner::Slot> Runner::make_slot() {
   slot->api = api;
   slot->ecg.assign(ecg_size(), 0.0f);
   slot->demographics.assign(static_cast<size_t>(signature_.n_demographics), 0.0f);
+  slot->lead_std.assign(static_cast<size_t>(signature_.ecg_leads), 0.0f);
   slot->output.assign(static_cast<size_t>(signature_.n_outputs), 0.0f);
   const int64_t ecg_shape[3] = {1, signature_.ecg_leads, signature_.ecg_samples};
   const int64_t demo_shape[2] = {1, signature_.n_demographics};
+  const int64_t std_shape[2] = {1, signature_.ecg_leads};
   const int64_t out_shape[2] = {1, signature_.n_outputs};
   auto wrap = [&](std::vector<float> &buf, const int64_t *shape, size_t rank, OrtValue **value) {
     EDGECARDIO_ORT_CHECK(api, CreateTensorWithDataAsOrtValue(cpu_, buf.data(), buf.size() * sizeof(float), shape, rank,
@@ -192,6 +200,7 @@ std::unique_ptr<Runner::Slot> Runner::make_slot() {
   };
   wrap(slot->ecg, ecg_shape, 3, &slot->inputs[0]);
   wrap(slot->demographics, demo_shape, 2, &slot->inputs[1]);
+  if (reads_lead_std()) wrap(slot->lead_std, std_shape, 2, &slot->inputs[2]);
   wrap(slot->output, out_shape, 2, &slot->out);
   return slot;
 }
@@ -224,18 +233,22 @@ size_t Runner::slots_created() const {
 }
 
 void Runner::run_values(OrtValue *const *inputs, OrtValue *output) {
-  EDGECARDIO_ORT_CHECK(rt_.api, Run(session_, nullptr, input_names_, inputs, 2, output_names_, 1, &output));
+  EDGECARDIO_ORT_CHECK(rt_.api, Run(session_, nullptr, input_names_, inputs, n_inputs_, output_names_, 1, &output));
 }
 
-void Runner::run(const float *ecg, const float *demographics, float *output, int64_t n) {
+void Runner::run(const float *ecg, const float *demographics, const float *lead_std, float *output, int64_t n) {
   if (n < 1) throw std::invalid_argument("batch size must be >= 1");
+  if (reads_lead_std() && lead_std == nullptr)
+    throw std::invalid_argument("the model reads '" + signature_.lead_std_name + "' [n, " +
+                                std::to_string(signature_.ecg_leads) + "]: pass it");
   const OrtApi *api = rt_.api;
   const int64_t ecg_shape[3] = {n, signature_.ecg_leads, signature_.ecg_samples};
   const int64_t demo_shape[2] = {n, signature_.n_demographics};
+  const int64_t std_shape[2] = {n, signature_.ecg_leads};
   const int64_t out_shape[2] = {n, signature_.n_outputs};
   struct Values {
     const OrtApi *api;
-    OrtValue *v[3] = {nullptr, nullptr, nullptr};
+    OrtValue *v[4] = {nullptr, nullptr, nullptr, nullptr};
     ~Values() {
       for (OrtValue *x : v)
         if (x) api->ReleaseValue(x);
@@ -247,9 +260,13 @@ void Runner::run(const float *ecg, const float *demographics, float *output, int
   EDGECARDIO_ORT_CHECK(api, CreateTensorWithDataAsOrtValue(cpu_, const_cast<float *>(demographics),
                                                            n * signature_.n_demographics * sizeof(float), demo_shape, 2,
                                                            ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &values.v[1]));
+  if (reads_lead_std())
+    EDGECARDIO_ORT_CHECK(api, CreateTensorWithDataAsOrtValue(cpu_, const_cast<float *>(lead_std),
+                                                             n * signature_.ecg_leads * sizeof(float), std_shape, 2,
+                                                             ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &values.v[2]));
   EDGECARDIO_ORT_CHECK(api, CreateTensorWithDataAsOrtValue(cpu_, output, n * signature_.n_outputs * sizeof(float),
-                                                           out_shape, 2, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &values.v[2]));
-  run_values(values.v, values.v[2]);
+                                                           out_shape, 2, ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, &values.v[3]));
+  run_values(values.v, values.v[3]);
 }
 
 // ---------------------------------------------------------------- Lease
@@ -260,6 +277,7 @@ Runner::Lease::~Lease() {
 }
 float *Runner::Lease::ecg() noexcept { return slot_->ecg.data(); }
 float *Runner::Lease::demographics() noexcept { return slot_->demographics.data(); }
+float *Runner::Lease::lead_std() noexcept { return slot_->lead_std.data(); }
 const float *Runner::Lease::output() const noexcept { return slot_->output.data(); }
 void Runner::Lease::run() { runner_->run_values(slot_->inputs, slot_->out); }
 

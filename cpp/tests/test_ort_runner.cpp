@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
   const int n = 3;
   std::vector<float> ecg(n * runner.ecg_size()), demo(n * sig.n_demographics), out(n * sig.n_outputs);
   for (int i = 0; i < n; ++i) fill(&ecg[i * runner.ecg_size()], &demo[i * sig.n_demographics], i, sig);
-  runner.run(ecg.data(), demo.data(), out.data(), n);
+  runner.run(ecg.data(), demo.data(), nullptr, out.data(), n);
   std::vector<std::vector<float>> single(n);
   for (int i = 0; i < n; ++i) {
     auto lease = runner.acquire();
@@ -116,7 +116,7 @@ int main(int argc, char **argv) {
   eo::RunnerOptions zero;
   zero.intra_op_threads = 0;
   CHECK(throws<std::invalid_argument>([&] { eo::Runner(rt, model, sig, zero); }));
-  CHECK(throws<std::invalid_argument>([&] { runner.run(ecg.data(), demo.data(), out.data(), 0); }));
+  CHECK(throws<std::invalid_argument>([&] { runner.run(ecg.data(), demo.data(), nullptr, out.data(), 0); }));
 
   // The predict pipeline: raw records at 500 Hz, each of the three sample types.
   eo::Classifier clf(rt, model, sig, eo::RunnerOptions{});

@@ -193,6 +193,8 @@ def _verify_digest(card: Mapping, onnx_path: Path, card_path: Path) -> None:
 def _check_signature(inputs, outputs, onnx_path: Path) -> None:
     """Inputs/outputs as ``[(name, float32?, shape)]`` (None for dynamic dims) against the contract."""
     expected_in = {mc.INPUT_ECG: (mc.N_LEADS, mc.N_SAMPLES), mc.INPUT_DEMOGRAPHICS: (len(mc.DEMOGRAPHIC_FEATURES),)}
+    if any(n == mc.INPUT_LEAD_STD for n, _, _ in inputs):  # the optional third input
+        expected_in[mc.INPUT_LEAD_STD] = (mc.N_LEADS,)
     expected_out = {mc.OUTPUT_PROBABILITIES: (len(mc.CLASSES),)}
 
     def fmt(items):
@@ -215,7 +217,7 @@ def _check_signature(inputs, outputs, onnx_path: Path) -> None:
                                  f"needs a dynamic batch dimension: export it with a dynamic axis 0")
         if kind == "input" and len(items) != len(expected):
             raise ModelError(f"{onnx_path}: the model has inputs {fmt(items)}; the model card defines only "
-                             f"{list(expected)}")
+                             f"{list(expected)} (and optionally '{mc.INPUT_LEAD_STD}')")
 
 
 # ---------------------------------------------------------------- backends
@@ -233,9 +235,10 @@ class _NativeBackend:
         conv = lambda infos: [(n, t == _FLOAT32, tuple(None if d < 0 else d for d in s)) for n, t, s in infos]
         self.inputs, self.outputs = conv(self.runner.inputs), conv(self.runner.outputs)
         self.version = self.runtime["version"]
+        self.reads_lead_std = bool(self.runner.reads_lead_std)
 
-    def run(self, ecg: np.ndarray, demographics: np.ndarray) -> np.ndarray:
-        return self.runner.run(ecg, demographics)
+    def run(self, ecg: np.ndarray, demographics: np.ndarray, lead_std_mv: Optional[np.ndarray]) -> np.ndarray:
+        return self.runner.run(ecg, demographics, lead_std_mv if self.reads_lead_std else None)
 
 
 class _OnnxruntimeBackend:
@@ -253,10 +256,13 @@ class _OnnxruntimeBackend:
                               tuple(d if isinstance(d, int) else None for d in a.shape)) for a in args]
         self.inputs, self.outputs = conv(self.session.get_inputs()), conv(self.session.get_outputs())
         self.version = ort.__version__
+        self.reads_lead_std = any(n == mc.INPUT_LEAD_STD for n, _, _ in self.inputs)
 
-    def run(self, ecg: np.ndarray, demographics: np.ndarray) -> np.ndarray:
-        return self.session.run([mc.OUTPUT_PROBABILITIES],
-                                {mc.INPUT_ECG: ecg, mc.INPUT_DEMOGRAPHICS: demographics})[0]
+    def run(self, ecg: np.ndarray, demographics: np.ndarray, lead_std_mv: Optional[np.ndarray]) -> np.ndarray:
+        feeds = {mc.INPUT_ECG: ecg, mc.INPUT_DEMOGRAPHICS: demographics}
+        if self.reads_lead_std:
+            feeds[mc.INPUT_LEAD_STD] = lead_std_mv
+        return self.session.run([mc.OUTPUT_PROBABILITIES], feeds)[0]
 
 
 # ---------------------------------------------------------------- the public class
@@ -374,6 +380,12 @@ class Classifier:
         return self._threads
 
     @property
+    def reads_lead_std(self) -> bool:
+        """Whether the model also reads each lead's voltage (the ``lead_std_mv`` input): then it
+        needs the signal in real units, millivolts or ADC counts with their ``gain_per_mv``."""
+        return self._backend.reads_lead_std
+
+    @property
     def ort_version(self) -> str:
         """Version of the ONNX Runtime that runs the model."""
         return self._backend.version
@@ -387,9 +399,13 @@ class Classifier:
         """The model's float32 ``[8]`` demographics input, encoded as the model card says."""
         return mc.encode_demographics(self._stats, age=age, sex=sex, height_cm=height_cm, weight_kg=weight_kg)
 
-    def run(self, ecg, demographics) -> np.ndarray:
+    def run(self, ecg, demographics, lead_std_mv=None) -> np.ndarray:
         """The model alone on already preprocessed input: ``ecg`` float32 ``[n, 12, 1000]`` (or
-        ``[12, 1000]``), ``demographics`` float32 ``[n, 8]`` (or ``[8]``) -> probabilities ``[n, 5]``."""
+        ``[12, 1000]``), ``demographics`` float32 ``[n, 8]`` (or ``[8]``) -> probabilities ``[n, 5]``.
+
+        ``lead_std_mv`` ``[n, 12]`` (or ``[12]``): each lead's standard deviation after the band-pass in
+        mV, ``preprocess(..., return_info=True)[1].lead_std_mv``. Required when :attr:`reads_lead_std`,
+        ignored otherwise."""
         ecg = np.ascontiguousarray(ecg, dtype=np.float32)
         demographics = np.ascontiguousarray(demographics, dtype=np.float32)
         if ecg.shape == (mc.N_LEADS, mc.N_SAMPLES):
@@ -401,7 +417,18 @@ class Classifier:
             raise ValueError(f"ecg must be float32 [n, {mc.N_LEADS}, {mc.N_SAMPLES}] with n >= 1, got {ecg.shape}")
         if demographics.shape != (n, len(mc.DEMOGRAPHIC_FEATURES)):
             raise ValueError(f"demographics must be [{n}, {len(mc.DEMOGRAPHIC_FEATURES)}], got {demographics.shape}")
-        return self._backend.run(ecg, demographics)
+        std = None
+        if self.reads_lead_std:
+            if lead_std_mv is None:
+                raise ValueError(f"this model also reads each lead's voltage: pass lead_std_mv [n, {mc.N_LEADS}], the "
+                                 "lead_std_mv of edgecardio.preprocess(..., return_info=True) for each record")
+            std = np.ascontiguousarray(lead_std_mv, dtype=np.float32)
+            if std.ndim == 1:
+                std = std[None]
+            if std.shape != (n, mc.N_LEADS) or not np.all(np.isfinite(std)) or np.any(std < 0):
+                raise ValueError(f"lead_std_mv must be [{n}, {mc.N_LEADS}] finite standard deviations >= 0 (mV), "
+                                 f"got shape {std.shape}")
+        return self._backend.run(ecg, demographics, std)
 
     def predict(self, signal, fs_hz, *, age=None, sex=None, height_cm=None, weight_kg=None,
                 gain_per_mv: float = DEFAULT_GAIN_PER_MV, quality: bool = True) -> Prediction:
@@ -432,13 +459,15 @@ class Classifier:
         demo = self.demographics(age=age, sex=sex, height_cm=height_cm, weight_kg=weight_kg)
         x, fs = _check_signal(signal, fs_hz, gain_per_mv)
         if self._backend.name == "native":
-            probs, flat, sat, pre_ms, inf_ms, _engine = self._backend.runner.predict(x, fs, float(gain_per_mv), demo)
+            probs, flat, sat, pre_ms, inf_ms, _engine, std = self._backend.runner.predict(x, fs, float(gain_per_mv), demo)
         else:
             tp = time.perf_counter()
-            ecg, flat, sat = _preprocess(x, fs, gain_per_mv)
+            ecg, flat, sat, std = _preprocess(x, fs, gain_per_mv)
             t1 = time.perf_counter()
-            probs = self._backend.run(ecg[None], demo[None])[0]
+            probs = self._backend.run(ecg[None], demo[None], std[None].astype(np.float32))[0]
             pre_ms, inf_ms = (t1 - tp) * 1e3, (time.perf_counter() - t1) * 1e3
+        if self.reads_lead_std:
+            _check_units(std, x)
         result = self._result(probs, flat, sat, pre_ms, inf_ms, _quality(x, fs, gain_per_mv) if quality else None)
         # total is wall time from the call to here: checks and demographics included.
         result.latency_ms["total"] = (time.perf_counter() - t0) * 1e3
@@ -496,20 +525,27 @@ class Classifier:
         for lo in range(0, n, BATCH_CHUNK):
             hi = min(n, lo + BATCH_CHUNK)
             if self._backend.name == "native":
-                probs, flat, sat, pre_ms, inf_ms = self._backend.runner.predict_many(
+                probs, flat, sat, pre_ms, inf_ms, std = self._backend.runner.predict_many(
                     xs[lo:hi], fss[lo:hi], [float(g) for g in gains[lo:hi]], demo[lo:hi])
             else:
                 ecg = np.empty((hi - lo, mc.N_LEADS, mc.N_SAMPLES), np.float32)
+                std = np.empty((hi - lo, mc.N_LEADS), np.float64)
                 flat, sat, pre_ms = [], [], []
                 for j in range(lo, hi):
                     t0 = time.perf_counter()
-                    ecg[j - lo], f, sa = _preprocess(xs[j], fss[j], gains[j])
+                    ecg[j - lo], f, sa, std[j - lo] = _preprocess(xs[j], fss[j], gains[j])
                     flat.append(f)
                     sat.append(sa)
                     pre_ms.append((time.perf_counter() - t0) * 1e3)
                 t1 = time.perf_counter()
-                probs = self._backend.run(ecg, demo[lo:hi])
+                probs = self._backend.run(ecg, demo[lo:hi], std.astype(np.float32))
                 inf_ms = (time.perf_counter() - t1) * 1e3
+            if self.reads_lead_std:
+                for j in range(hi - lo):
+                    try:
+                        _check_units(std[j], xs[lo + j])
+                    except ValueError as e:
+                        raise ValueError(f"record {lo + j}: {e}") from None
             share = inf_ms / (hi - lo)
             out.extend(self._result(probs[j], flat[j], sat[j], pre_ms[j], share,
                                     _quality(xs[lo + j], fss[lo + j], gains[lo + j]) if quality else None)
@@ -548,11 +584,30 @@ def _check_signal(signal, fs_hz, gain_per_mv) -> Tuple[np.ndarray, int]:
     return as_native_rows(x[:, :n_window], gain), fs
 
 
-def _preprocess(x: np.ndarray, fs: int, gain_per_mv) -> Tuple[np.ndarray, Any, Any]:
-    """edgecardio.preprocess on a checked record: (float32 [12, 1000], flat, saturated lead indices)."""
+def _preprocess(x: np.ndarray, fs: int, gain_per_mv) -> Tuple[np.ndarray, Any, Any, np.ndarray]:
+    """edgecardio.preprocess on a checked record: (float32 [12, 1000], flat, saturated lead indices,
+    lead_std_mv)."""
     gain = float(gain_per_mv) if x.dtype.kind in "iu" else DEFAULT_GAIN_PER_MV
     ecg, info = preprocess(x, fs, gain_per_mv=gain, return_info=True)
-    return ecg, info.flat_leads, info.saturated_leads
+    return ecg, info.flat_leads, info.saturated_leads, info.lead_std_mv
+
+
+#: A model that reads lead voltages refuses a record whose median lead standard deviation after the
+#: band-pass exceeds this (mV): surface ECG leads stay below ~2 mV; 1000x more is microvolt input.
+MAX_MEDIAN_LEAD_STD_MV = 20.0
+
+
+def _check_units(lead_std_mv: np.ndarray, x: np.ndarray) -> None:
+    """Refuse input that is not in millivolts (or counts with their gain) for a voltage-reading model:
+    the diagnosis would be silently wrong, not merely less confident."""
+    live = np.asarray(lead_std_mv, np.float64)
+    live = live[live >= mc.FLAT_STD_MV]
+    if live.size and float(np.median(live)) > MAX_MEDIAN_LEAD_STD_MV:
+        what = ("integer counts: pass the recorder's gain_per_mv (counts per mV)" if x.dtype.kind in "iu"
+                else "float input must be in millivolts: divide microvolts by 1000")
+        raise ValueError(f"the leads' median standard deviation after the band-pass is {np.median(live):.4g} mV, far "
+                         f"above an ECG's (0.05-2 mV; this model reads voltage and refuses more than "
+                         f"{MAX_MEDIAN_LEAD_STD_MV:g} mV); {what}")
 
 
 def _quality(x: np.ndarray, fs: int, gain_per_mv):

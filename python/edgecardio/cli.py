@@ -220,10 +220,15 @@ def _bench_naive(clf, x, fs, kwargs, iterations, warmup) -> dict:
     n_window = mc.N_SAMPLES * int(fs) // mc.MODEL_FS_HZ
     to_mv = (lambda v: v / kwargs["gain_per_mv"]) if x_arr.dtype.kind in "iu" else (lambda v: v)
 
+    reads_std = clf.reads_lead_std
+
     def naive():
-        ecg = reference.preprocess_reference(to_mv(x_arr[:, :n_window]), int(fs))
+        ecg, std = reference.preprocess_reference(to_mv(x_arr[:, :n_window]), int(fs), return_std=True)
         demo = mc.encode_demographics(stats, **demo_kw)
-        return sess.run([mc.OUTPUT_PROBABILITIES], {mc.INPUT_ECG: ecg[None], mc.INPUT_DEMOGRAPHICS: demo[None]})[0]
+        feeds = {mc.INPUT_ECG: ecg[None], mc.INPUT_DEMOGRAPHICS: demo[None]}
+        if reads_std:
+            feeds[mc.INPUT_LEAD_STD] = std[None].astype(np.float32)
+        return sess.run([mc.OUTPUT_PROBABILITIES], feeds)[0]
 
     def native():
         clf.predict(x, fs, **kwargs)

@@ -24,6 +24,7 @@ struct PredictResult {
   std::vector<float> probabilities;   // [n_outputs]
   std::uint64_t flat_leads = 0;       // bit c: lead c is flat (PreprocessInfo)
   std::uint64_t saturated_leads = 0;  // bit c: int16 lead c clipped
+  std::vector<double> lead_std_mv;    // [n_leads]: standard deviation after the band-pass (mV)
   double preprocess_ms = 0.0;
   double inference_ms = 0.0;
   const char *engine = nullptr;  // the kernel engine that preprocessed
@@ -38,8 +39,9 @@ class Classifier {
   Runner &runner() noexcept { return runner_; }
   const Runner &runner() const noexcept { return runner_; }
 
-  // The model alone on one preprocessed record (ecg [ecg_leads * ecg_samples]) at batch size 1.
-  void run(const float *ecg, const float *demographics, float *probabilities);
+  // The model alone on one preprocessed record (ecg [ecg_leads * ecg_samples]) at batch size 1;
+  // lead_std [ecg_leads] is required when runner().reads_lead_std(), else ignored (may be null).
+  void run(const float *ecg, const float *demographics, const float *lead_std, float *probabilities);
   // One record; demographics holds signature().n_demographics values. Throws std::invalid_argument
   // when the record does not preprocess to the model's [ecg_leads, ecg_samples] input.
   PredictResult predict(const SignalView &signal, const float *demographics);

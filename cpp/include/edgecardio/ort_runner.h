@@ -81,10 +81,13 @@ struct RunnerOptions {
 };
 
 // The model signature the runner binds: one float32 input [batch, ecg_leads, ecg_samples], one float32
-// input [batch, n_demographics], one float32 output [batch, n_outputs].
+// input [batch, n_demographics], one float32 output [batch, n_outputs]; and, when the model declares
+// it, a third float32 input [batch, ecg_leads] named lead_std_name: each lead's standard deviation after
+// the band-pass in mV (PreprocessOptions::lead_std_mv), the voltage the z-score takes out of ecg.
 struct Signature {
   std::string ecg_name = "ecg";
   std::string demographics_name = "demographics";
+  std::string lead_std_name = "lead_std_mv";
   std::string output_name = "probabilities";
   int64_t ecg_leads = 12;
   int64_t ecg_samples = 1000;
@@ -110,12 +113,14 @@ class Runner {
   const RunnerOptions &options() const noexcept { return options_; }
   const std::string &model_path() const noexcept { return model_path_; }
   size_t ecg_size() const noexcept { return static_cast<size_t>(signature_.ecg_leads * signature_.ecg_samples); }
+  // Whether the model takes the optional lead_std input ([batch, ecg_leads]).
+  bool reads_lead_std() const noexcept { return n_inputs_ == 3; }
 
   // One batch-1 set of buffers with their OrtValues. Opaque; use Lease.
   struct Slot;
 
-  // A leased slot: write ecg() and demographics(), call run(), read output(). Returned to the pool
-  // on destruction.
+  // A leased slot: write ecg(), demographics() (and lead_std() when reads_lead_std()), call run(), read
+  // output(). Returned to the pool on destruction.
   class Lease {
    public:
     Lease(Lease &&other) noexcept;
@@ -123,6 +128,7 @@ class Runner {
     ~Lease();
     float *ecg() noexcept;           // [ecg_leads * ecg_samples], row-major (lead, sample)
     float *demographics() noexcept;  // [n_demographics]
+    float *lead_std() noexcept;      // [ecg_leads]; read by run() only when the model reads_lead_std()
     const float *output() const noexcept;  // [n_outputs]
     void run();                      // ORT writes into output()
 
@@ -136,8 +142,9 @@ class Runner {
   Lease acquire();
 
   // Batch inference over caller-owned buffers, wrapped for this call only (still no copy):
-  // ecg [n, leads, samples], demographics [n, n_demographics], output [n, n_outputs], all float32.
-  void run(const float *ecg, const float *demographics, float *output, int64_t n);
+  // ecg [n, leads, samples], demographics [n, n_demographics], lead_std [n, leads] (required when the
+  // model reads_lead_std(), else ignored and may be null), output [n, n_outputs], all float32.
+  void run(const float *ecg, const float *demographics, const float *lead_std, float *output, int64_t n);
 
   // Number of slots made so far (the peak number of concurrent callers).
   size_t slots_created() const;
@@ -154,7 +161,8 @@ class Runner {
   OrtSession *session_ = nullptr;
   OrtMemoryInfo *cpu_ = nullptr;
   std::vector<TensorInfo> inputs_, outputs_;
-  const char *input_names_[2];
+  const char *input_names_[3];
+  size_t n_inputs_ = 2;
   const char *output_names_[1];
 
   mutable std::mutex pool_mutex_;

@@ -286,6 +286,7 @@ class Diagnosis:
     occlusion: Optional[np.ndarray] = None  # (5, 12, n_seg): probability drop when a segment is blanked
     occlusion_segment_s: float = 0.5
     occlusion_ms: float = 0.0
+    lead_std_mv: Optional[np.ndarray] = None  # float32 (12,): each lead's voltage, for models that read it
 
 
 def model_choice_label(info) -> str:
@@ -316,15 +317,16 @@ def diagnose(clf, rec: Record, demographics: Mapping[str, Any], *, explain: bool
     try:
         pred = clf.predict(rec.signal, rec.fs_hz, gain_per_mv=rec.gain_per_mv, **demo)
         n_window = int(round(WINDOW_S * rec.fs_hz))
-        x = edgecardio.preprocess(rec.signal[:, :n_window], rec.fs_hz,
-                                  gain_per_mv=rec.gain_per_mv if rec.signal.dtype.kind in "iu" else DEFAULT_GAIN_PER_MV)
+        x, info = edgecardio.preprocess(rec.signal[:, :n_window], rec.fs_hz, return_info=True,
+                                        gain_per_mv=rec.gain_per_mv if rec.signal.dtype.kind in "iu" else DEFAULT_GAIN_PER_MV)
         demo_vec = clf.demographics(**demo)
     except (ValueError, TypeError) as e:
         raise UploadError(f"{rec.source}: {e}") from None
-    d = Diagnosis(rec, pred, x, demo, demo_vec, model_description(clf), occlusion_segment_s=segment_s)
+    d = Diagnosis(rec, pred, x, demo, demo_vec, model_description(clf), occlusion_segment_s=segment_s,
+                  lead_std_mv=info.lead_std_mv.astype(np.float32))
     if explain:
         t0 = time.perf_counter()
-        d.occlusion = occlusion_map(clf, x, demo_vec, segment_s)
+        d.occlusion = occlusion_map(clf, x, demo_vec, segment_s, d.lead_std_mv)
         d.occlusion_ms = (time.perf_counter() - t0) * 1e3
     return d
 
@@ -335,7 +337,8 @@ def logit(p) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
-def occlusion_map(clf, model_input: np.ndarray, demo_vec: np.ndarray, segment_s: float = 0.5) -> np.ndarray:
+def occlusion_map(clf, model_input: np.ndarray, demo_vec: np.ndarray, segment_s: float = 0.5,
+                  lead_std_mv: Optional[np.ndarray] = None) -> np.ndarray:
     """How much each (lead, time segment) holds up each class: the drop in log-odds,
     ``logit p(record) - logit p(segment blanked)``.
 
@@ -343,7 +346,8 @@ def occlusion_map(clf, model_input: np.ndarray, demo_vec: np.ndarray, segment_s:
     becomes too). Log-odds rather than probability because a confident prediction (p = 0.999) barely
     moves in probability when evidence is removed, while its log-odds do. Returns float32
     ``[n_classes, 12, n_segments]``; positive values are evidence for the class, negative against it.
-    One batched model call of ``12 x n_segments + 1`` inputs.
+    One batched model call of ``12 x n_segments + 1`` inputs. ``lead_std_mv`` (the record's lead
+    voltages, unchanged by blanking: the map explains the waveform) is needed by models that read it.
     """
     seg = int(round(segment_s * mc.MODEL_FS_HZ))
     if seg < 1 or mc.N_SAMPLES % seg:
@@ -353,7 +357,8 @@ def occlusion_map(clf, model_input: np.ndarray, demo_vec: np.ndarray, segment_s:
     for lead in range(mc.N_LEADS):
         for s in range(n_seg):
             batch[1 + lead * n_seg + s, lead, s * seg:(s + 1) * seg] = 0.0
-    z = logit(clf.run(batch, np.repeat(demo_vec[None], len(batch), axis=0)))
+    stds = None if lead_std_mv is None else np.repeat(np.asarray(lead_std_mv, np.float32)[None], len(batch), axis=0)
+    z = logit(clf.run(batch, np.repeat(demo_vec[None], len(batch), axis=0), stds))
     drop = z[0][None, :] - z[1:]  # [12 * n_seg, 5]
     return drop.T.reshape(len(mc.CLASSES), mc.N_LEADS, n_seg).astype(np.float32)
 
