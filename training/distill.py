@@ -28,8 +28,10 @@ from .model import CropEnsemble
 
 
 @torch.no_grad()
-def teacher_logits(run_dir: Path, signals: np.ndarray, demographics: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Crop-ensemble logits of the run's best checkpoint for ``signals`` [n, 12, 1000]."""
+def teacher_logits(run_dir: Path, signals: np.ndarray, demographics: np.ndarray, lead_std: np.ndarray | None = None,
+                   batch_size: int = 256) -> np.ndarray:
+    """Crop-ensemble logits of the run's best checkpoint for ``signals`` [n, 12, 1000] (``lead_std``
+    [n, 12] is read by a teacher with ``model.use_lead_std``)."""
     ck = read_checkpoint(Path(run_dir) / "best.pt")
     ev = ck["config"]["eval"]
     wrapped = CropEnsemble(model_from_checkpoint(ck), crop_len=ev["crop_len"] or None, stride=ev["crop_stride"],
@@ -37,7 +39,9 @@ def teacher_logits(run_dir: Path, signals: np.ndarray, demographics: np.ndarray,
     out = []
     for i in range(0, len(signals), batch_size):
         x = torch.from_numpy(np.asarray(signals[i:i + batch_size], dtype=np.float32))
-        out.append(wrapped.logits(x, torch.from_numpy(demographics[i:i + batch_size])).numpy())
+        std = None if lead_std is None or not wrapped.uses_lead_std else torch.from_numpy(
+            np.asarray(lead_std[i:i + batch_size], np.float32))
+        out.append(wrapped.logits(x, torch.from_numpy(demographics[i:i + batch_size]), std).numpy())
     return np.concatenate(out)
 
 
@@ -50,7 +54,7 @@ def build(cfg: dict, teachers: list[Path], out: Path) -> dict:
         # each teacher encodes demographics with the statistics it was trained with
         stats = read_checkpoint(Path(run) / "best.pt")["demographic_stats"]
         demo = ds.demographics(stats)[rows]
-        logits += teacher_logits(run, ds.signals[rows], demo) / len(teachers)
+        logits += teacher_logits(run, ds.signals[rows], demo, ds.lead_std_mv[rows]) / len(teachers)
     n_tr = len(ds.split.train)
     val_auc, val_per = macro_auc(ds.labels[ds.split.val], 1 / (1 + np.exp(-logits[n_tr:])))
     meta = {"teachers": [str(t) for t in teachers], "train_folds": cfg["data"]["train_folds"],

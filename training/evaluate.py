@@ -86,7 +86,8 @@ def evaluate_models(cfg: dict, models: dict, out_dir, tune_on: str | None = None
     for name, path in models.items():
         sess = onnx_session(path, threads=cfg["train"]["num_threads"])
         for split, rows in splits.items():
-            preds[name, split] = onnx_predict(sess, np.asarray(ds.signals[rows], np.float32), demo[rows])
+            preds[name, split] = onnx_predict(sess, np.asarray(ds.signals[rows], np.float32), demo[rows],
+                                              ds.lead_std_mv[rows])
     thresholds = {name: tune_thresholds(ds.labels[ds.split.val], preds[name, "validation"]) for name in models}
     report = {"demographic_stats": stats, "cache": ds.meta, "splits": {}, "thresholds_tuned_on": "validation",
               "thresholds": {n: dict(zip(CLASSES, t)) for n, t in thresholds.items()}}

@@ -100,10 +100,13 @@ def choose_inference(ev: dict, ck: dict) -> Inference:
     return Inference(graph, rule, min_gain, auc_crops, auc_full, crop_len)
 
 
-def check_parity(wrapped: CropEnsemble, fp32: Path, ecg: np.ndarray, demo: np.ndarray) -> float:
+def check_parity(wrapped: CropEnsemble, fp32: Path, ecg: np.ndarray, demo: np.ndarray,
+                 lead_std: np.ndarray | None = None) -> float:
     """Largest PyTorch vs ONNX Runtime probability difference on real records (at most 1e-5)."""
-    parity = float(np.abs(torch_predict(wrapped, torch.from_numpy(ecg), torch.from_numpy(demo))
-                          - onnx_predict(fp32, ecg, demo)).max())
+    std = None if lead_std is None or not wrapped.uses_lead_std else np.asarray(lead_std, np.float32)
+    parity = float(np.abs(torch_predict(wrapped, torch.from_numpy(ecg), torch.from_numpy(demo),
+                                        None if std is None else torch.from_numpy(std))
+                          - onnx_predict(fp32, ecg, demo, std)).max())
     if parity > 1e-5:
         raise RuntimeError(f"PyTorch vs ONNX Runtime differ by {parity:.3g} on validation records")
     return parity
@@ -219,7 +222,13 @@ def model_card(s: Shipment) -> dict:
         "classes": list(modelcard.CLASSES),
         "fs_hz": modelcard.MODEL_FS_HZ,
         "inputs": {modelcard.INPUT_ECG: {"dtype": "float32", "shape": ["batch", 12, 1000]},
-                   modelcard.INPUT_DEMOGRAPHICS: {"dtype": "float32", "shape": ["batch", 8]}},
+                   modelcard.INPUT_DEMOGRAPHICS: {"dtype": "float32", "shape": ["batch", 8]},
+                   **({modelcard.INPUT_LEAD_STD: {"dtype": "float32", "shape": ["batch", 12],
+                                                  "meaning": "each lead's standard deviation after the band-pass, mV "
+                                                             "(PreprocessInfo.lead_std_mv); the graph takes "
+                                                             "log(max(std, 0.001)), standardized with the training "
+                                                             "folds' mean and std"}}
+                      if s.cfg["model"].get("use_lead_std") else {})},
         "outputs": {modelcard.OUTPUT_PROBABILITIES: {"dtype": "float32", "shape": ["batch", 5],
                                                      "activation": "sigmoid (inside the graph)"}},
         "default": "int8",
@@ -306,10 +315,11 @@ def ship(run_dir, install: bool = False, command: str | None = None, train_wall_
     demo = ds.demographics(stats)
     rows = ds.split.val[:256]
     wrapped = CropEnsemble(model, crop_len=inference.crop_len, stride=ev["crop_stride"], aggregate=ev["aggregate"])
-    parity = check_parity(wrapped, fp32, np.asarray(ds.signals[rows], np.float32), demo[rows])
+    parity = check_parity(wrapped, fp32, np.asarray(ds.signals[rows], np.float32), demo[rows], ds.lead_std_mv[rows])
 
-    cx, cd, cids = calibration_set(ds, stats, q, cfg["seed"])
-    int8 = quantize_int8(fp32, run / FILES["int8"], cx, cd, **int8_options(q), min_records=min_calibration_records)
+    cx, cd, cs, cids = calibration_set(ds, stats, q, cfg["seed"])
+    int8 = quantize_int8(fp32, run / FILES["int8"], cx, cd, cs if wrapped.uses_lead_std else None, **int8_options(q),
+                         min_records=min_calibration_records)
     fp16 = convert_fp16(fp32, run / "lightecgnet_fp16.onnx")
     variants = {"fp32": fp32, "int8": int8, "fp16": fp16}
     speed = time_models(variants, n=timing_runs, threads=1)
