@@ -69,6 +69,15 @@ def test_cache_records_its_preprocessing_path(cfg):
     assert ds.signals.shape[1:] == (12, 1000) and len(ds.split.test) == 0
     x = np.asarray(ds.signals[ds.split.val[:3]])
     np.testing.assert_allclose(x.std(axis=2), 1.0, atol=1e-3)  # per-lead z-score
+    # each lead's voltage, as the runtime computes it for the graph's lead_std_mv input
+    import edgecardio
+
+    db = read_database(cfg["data"]["root"])
+    row = ds.split.val[0]
+    sig, gain = next((s, g) for e, s, g in iter_official(cfg["data"]["root"], db.loc[[ds.ecg_ids[row]]]))
+    _, info = edgecardio.preprocess(sig, 100, gain_per_mv=gain, return_info=True)
+    assert ds.lead_std_mv.shape == (len(ds.labels), 12) and ds.lead_std_mv.dtype == np.float32
+    np.testing.assert_array_equal(ds.lead_std_mv[row], info.lead_std_mv.astype(np.float32))
 
 
 def test_crops_and_augmentation_shapes():
@@ -77,14 +86,25 @@ def test_crops_and_augmentation_shapes():
     c = random_crops(x, 250, g)
     assert c.shape == (4, 12, 250)
     aug = load_config(None)["train"]["aug"] | {"lead_dropout": 0.5, "demographics_dropout": 1.0}
-    xa, da = augment(c, torch.zeros(4, 8), aug, g)
+    xa, da, sa = augment(c, torch.zeros(4, 8), aug, g)
     assert xa.shape == c.shape and torch.equal(da, torch.tensor([[0, 1, 0, 1, 0, 1, 0, 1.0]]).expand(4, 8))
+    assert sa is None
+    # a dropped lead is flat in lead_std too (zero, which the graph clamps to FLAT_STD_MV), as at run time
+    g = torch.Generator().manual_seed(0)
+    std = torch.full((4, 12), 0.3)
+    xa, _, sa = augment(c, torch.zeros(4, 8), aug, g, std)
+    dropped = (xa == 0).all(dim=2)
+    assert dropped.any() and (~dropped).any()
+    assert torch.equal(sa == 0, dropped) and torch.all(sa[~dropped] == 0.3)
 
 
-def test_tiny_run_end_to_end(cfg, tmp_path):
+@pytest.mark.parametrize("use_lead_std", [False, True])
+def test_tiny_run_end_to_end(cfg, tmp_path, use_lead_std):
     from training.ship import ship
     from training.train import train
 
+    cfg = json.loads(json.dumps(cfg))
+    cfg["model"]["use_lead_std"] = use_lead_std
     build_cache(cfg, progress=False)
     run = tmp_path / "run"
     state = train(cfg, run, stop_after_epoch=1)  # an interrupted run ...
@@ -116,9 +136,16 @@ def test_tiny_run_end_to_end(cfg, tmp_path):
     ds = load_dataset(cfg)
     demo = ds.demographics(loaded["demographics"]["stats"])
     x = np.asarray(ds.signals[ds.split.val], np.float32)
-    p32 = onnx_predict(run / "lightecgnet_fp32.onnx", x, demo[ds.split.val])
-    p8 = onnx_predict(run / "lightecgnet_int8.onnx", x, demo[ds.split.val])
+    std = ds.lead_std_mv[ds.split.val]
+    p32 = onnx_predict(run / "lightecgnet_fp32.onnx", x, demo[ds.split.val], std)
+    p8 = onnx_predict(run / "lightecgnet_int8.onnx", x, demo[ds.split.val], std)
     assert np.abs(p32 - p8).max() < 0.1
+    # the graphs read each lead's voltage exactly when the config says so, and the card says which
+    from edgecardio import Classifier
+
+    assert (mc.INPUT_LEAD_STD in loaded["inputs"]) == use_lead_std
+    for precision in ("fp32", "int8"):
+        assert Classifier(run, precision=precision).reads_lead_std == use_lead_std
 
 
 def test_ship_refuses_non_native(cfg, tmp_path):
