@@ -37,20 +37,25 @@ from training.metrics import bootstrap, macro_auc  # noqa: E402
 from training.onnx_io import onnx_predict, time_models  # noqa: E402
 
 MODELS = "python/edgecardio/models"
-#: name -> (where the graph is, what it is). "git:COMMIT" reads the packaged files at that commit.
+#: name -> (where the graph is, what it is). "git:COMMIT" reads the packaged files at that commit,
+#: "git:COMMIT:NAME" those of the packaged model NAME (the models/NAME/ layout).
 CANDIDATES = {
     "lightecgnet": ("git:3f7fbcc", "first trained model: depthwise-separable + SE, 7 in-graph crops, 277k params"),
     "lightecgnet_reg": ("git:5117ddb", "regularized lightecgnet, whole window, float head, 277k params"),
+    "resnet_s": ("git:49b9436:resnet_s", "plain residual blocks, stride-2 stem, 298k params; z-scored ecg only (no voltage)"),
+    "resnet_l": ("git:49b9436:resnet_l", "resnet1d_wang shape, 128 channels, 458k params; z-scored ecg only (no voltage)"),
 }
 
 
-def git_model(commit: str, dest: Path) -> Path:
-    """The packaged model files at ``commit`` written to ``dest``."""
+def git_model(src: str, dest: Path) -> Path:
+    """The packaged model files at ``src`` ("COMMIT" or "COMMIT:NAME") written to ``dest``."""
+    commit, _, name = src.partition(":")
+    folder = f"{MODELS}/{name}" if name else MODELS
     dest.mkdir(parents=True, exist_ok=True)
-    names = subprocess.run(["git", "ls-tree", "--name-only", f"{commit}:{MODELS}"], cwd=REPO, check=True,
+    names = subprocess.run(["git", "ls-tree", "--name-only", f"{commit}:{folder}"], cwd=REPO, check=True,
                            capture_output=True, text=True).stdout.split()
     for n in names:
-        blob = subprocess.run(["git", "show", f"{commit}:{MODELS}/{n}"], cwd=REPO, check=True, capture_output=True)
+        blob = subprocess.run(["git", "show", f"{commit}:{folder}/{n}"], cwd=REPO, check=True, capture_output=True)
         (dest / n).write_bytes(blob.stdout)
     return dest
 
@@ -94,7 +99,7 @@ def main(argv=None):
         path, card = int8_path(d)
         demo = ds.demographics(card["demographics"]["stats"])[val]
         t = time.time()
-        p = onnx_predict(path, x, demo)
+        p = onnx_predict(path, x, demo, ds.lead_std_mv[val])
         auc, per = macro_auc(y, p)
         ci = bootstrap(y, p, [0.5] * y.shape[1], n=200, ci=0.90, seed=7)
         rows[name] = {"macro_auc": round(auc, 5), "macro_auc_ci90": [round(v, 5) for v in ci["macro_auc"]],

@@ -74,10 +74,15 @@ def naive_predict_fn(precision, threads):
     card = mc.load_card(MODEL_DIR / "model_card.json")
     stats = card["demographics"]["stats"]
 
+    reads_std = any(i.name == mc.INPUT_LEAD_STD for i in sess.get_inputs())
+
     def predict(x):
-        ecg = reference.preprocess_reference(x / GAIN, FS_HZ)
+        ecg, std = reference.preprocess_reference(x / GAIN, FS_HZ, return_std=True)
         demo = mc.encode_demographics(stats, **DEMO)
-        return sess.run([mc.OUTPUT_PROBABILITIES], {mc.INPUT_ECG: ecg[None], mc.INPUT_DEMOGRAPHICS: demo[None]})[0][0]
+        feeds = {mc.INPUT_ECG: ecg[None], mc.INPUT_DEMOGRAPHICS: demo[None]}
+        if reads_std:
+            feeds[mc.INPUT_LEAD_STD] = std[None].astype(np.float32)
+        return sess.run([mc.OUTPUT_PROBABILITIES], feeds)[0][0]
 
     return predict
 
@@ -112,10 +117,11 @@ def torch_predict_fn(threads):
     stats = card["demographics"]["stats"]
 
     def predict(x):
-        ecg = reference.preprocess_reference(x / GAIN, FS_HZ)
+        ecg, std = reference.preprocess_reference(x / GAIN, FS_HZ, return_std=True)
         demo = mc.encode_demographics(stats, **DEMO)
         with torch.inference_mode():
-            return model(torch.from_numpy(ecg[None]), torch.from_numpy(demo[None]))[0].numpy()
+            return model(torch.from_numpy(ecg[None]), torch.from_numpy(demo[None]),
+                         torch.from_numpy(std[None].astype(np.float32)) if model.uses_lead_std else None)[0].numpy()
 
     return predict
 
@@ -172,14 +178,19 @@ def test_stage_inference(benchmark, rng, impl, precision, threads):
     benchmark.group = f"stage inference {precision} {threads} thread(s)"
     ecg = rng.standard_normal((1, 12, 1000)).astype(np.float32)
     demo = rng.standard_normal((1, 8)).astype(np.float32)
+    std = rng.uniform(0.05, 0.5, (1, 12)).astype(np.float32)
     if impl == "native":
         if not HAS_NATIVE:
             pytest.skip("built without the native ORT runner")
         runner = classifier("native", precision, threads)._backend.runner
-        fn = lambda: runner.run_leased(ecg[0], demo[0])  # noqa: E731
+        s0 = std[0] if runner.reads_lead_std else None
+        fn = lambda: runner.run_leased(ecg[0], demo[0], s0)  # noqa: E731
     elif impl == "onnxruntime":
         sess = session(precision, threads)
-        fn = lambda: sess.run(None, {mc.INPUT_ECG: ecg, mc.INPUT_DEMOGRAPHICS: demo})  # noqa: E731
+        feeds = {mc.INPUT_ECG: ecg, mc.INPUT_DEMOGRAPHICS: demo}
+        if any(i.name == mc.INPUT_LEAD_STD for i in sess.get_inputs()):
+            feeds[mc.INPUT_LEAD_STD] = std
+        fn = lambda: sess.run(None, feeds)  # noqa: E731
     else:
         if precision != "fp32":
             pytest.skip("PyTorch eager runs the fp32 model only")
@@ -187,10 +198,11 @@ def test_stage_inference(benchmark, rng, impl, precision, threads):
         torch.set_num_threads(threads)
         model = torch_model()
         te, td = torch.from_numpy(ecg), torch.from_numpy(demo)
+        ts = torch.from_numpy(std) if model.uses_lead_std else None
 
         def fn():
             with torch.inference_mode():
-                return model(te, td)
+                return model(te, td, ts)
     _info(benchmark, impl=impl, precision=precision, threads=threads)
     benchmark.pedantic(fn, rounds=100, iterations=1, warmup_rounds=10)
 

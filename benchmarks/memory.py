@@ -44,10 +44,14 @@ else:
     sess = ort.InferenceSession(str(MODEL_DIR / f"lightecgnet_{precision}.onnx"), so,
                                 providers=["CPUExecutionProvider"])
     stats = mc.load_card(MODEL_DIR / "model_card.json")["demographics"]["stats"]
+    reads_std = any(i.name == mc.INPUT_LEAD_STD for i in sess.get_inputs())
     def run():
-        ecg = reference.preprocess_reference(x / 1000.0, 500)
+        ecg, std = reference.preprocess_reference(x / 1000.0, 500, return_std=True)
         demo = mc.encode_demographics(stats, age=63, sex="female")
-        return sess.run(None, {mc.INPUT_ECG: ecg[None], mc.INPUT_DEMOGRAPHICS: demo[None]})
+        feeds = {mc.INPUT_ECG: ecg[None], mc.INPUT_DEMOGRAPHICS: demo[None]}
+        if reads_std:
+            feeds[mc.INPUT_LEAD_STD] = std[None].astype(np.float32)
+        return sess.run(None, feeds)
 for _ in range(n):
     run()
 out["rss_after_predictions_mb"] = rss_mb()

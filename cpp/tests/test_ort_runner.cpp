@@ -28,8 +28,11 @@ static int g_failures = 0;
     }                                                                 \
   } while (0)
 
-// Deterministic input: a few sinusoids per lead (already "preprocessed" scale) and demographics.
-static void fill(float *ecg, float *demo, int seed, const eo::Signature &sig) {
+// Deterministic input: a few sinusoids per lead (already "preprocessed" scale), demographics and, when
+// given, lead standard deviations (0.1-0.5 mV).
+static void fill(float *ecg, float *demo, int seed, const eo::Signature &sig, float *lead_std = nullptr) {
+  if (lead_std != nullptr)
+    for (int64_t c = 0; c < sig.ecg_leads; ++c) lead_std[c] = 0.1f + 0.04f * static_cast<float>((c + seed) % 11);
   for (int64_t c = 0; c < sig.ecg_leads; ++c)
     for (int64_t t = 0; t < sig.ecg_samples; ++t)
       ecg[c * sig.ecg_samples + t] =
@@ -69,17 +72,26 @@ int main(int argc, char **argv) {
 
   const eo::Signature sig;
   eo::Runner runner(rt, model, sig, eo::RunnerOptions{});
-  CHECK(runner.inputs().size() == 2 && runner.outputs().size() == 1);
+  // The packaged default model may or may not read the optional lead_std input; both are exercised.
+  const bool with_std = runner.reads_lead_std();
+  std::printf("model %s: %zu inputs, lead_std %s\n", model.c_str(), runner.inputs().size(), with_std ? "read" : "not read");
+  CHECK(runner.inputs().size() == (with_std ? 3u : 2u) && runner.outputs().size() == 1);
 
   // Leased slot vs a batch over caller buffers.
   const int n = 3;
   std::vector<float> ecg(n * runner.ecg_size()), demo(n * sig.n_demographics), out(n * sig.n_outputs);
-  for (int i = 0; i < n; ++i) fill(&ecg[i * runner.ecg_size()], &demo[i * sig.n_demographics], i, sig);
-  runner.run(ecg.data(), demo.data(), nullptr, out.data(), n);
+  std::vector<float> stds(n * sig.ecg_leads);
+  for (int i = 0; i < n; ++i)
+    fill(&ecg[i * runner.ecg_size()], &demo[i * sig.n_demographics], i, sig, &stds[i * sig.ecg_leads]);
+  runner.run(ecg.data(), demo.data(), stds.data(), out.data(), n);
+  if (with_std) {
+    CHECK(throws<std::invalid_argument>([&] { runner.run(ecg.data(), demo.data(), nullptr, out.data(), n); }, &what));
+    CHECK(what.find("lead_std_mv") != std::string::npos);
+  }
   std::vector<std::vector<float>> single(n);
   for (int i = 0; i < n; ++i) {
     auto lease = runner.acquire();
-    fill(lease.ecg(), lease.demographics(), i, sig);
+    fill(lease.ecg(), lease.demographics(), i, sig, lease.lead_std());
     lease.run();
     single[i].assign(lease.output(), lease.output() + sig.n_outputs);
     for (int64_t k = 0; k < sig.n_outputs; ++k) {
@@ -97,7 +109,7 @@ int main(int argc, char **argv) {
       const int i = t % n;
       for (int r = 0; r < 50; ++r) {
         auto lease = runner.acquire();
-        fill(lease.ecg(), lease.demographics(), i, sig);
+        fill(lease.ecg(), lease.demographics(), i, sig, lease.lead_std());
         lease.run();
         for (int64_t k = 0; k < sig.n_outputs; ++k) bad[t] += lease.output()[k] != single[i][k];
       }
@@ -116,7 +128,7 @@ int main(int argc, char **argv) {
   eo::RunnerOptions zero;
   zero.intra_op_threads = 0;
   CHECK(throws<std::invalid_argument>([&] { eo::Runner(rt, model, sig, zero); }));
-  CHECK(throws<std::invalid_argument>([&] { runner.run(ecg.data(), demo.data(), nullptr, out.data(), 0); }));
+  CHECK(throws<std::invalid_argument>([&] { runner.run(ecg.data(), demo.data(), stds.data(), out.data(), 0); }));
 
   // The predict pipeline: raw records at 500 Hz, each of the three sample types.
   eo::Classifier clf(rt, model, sig, eo::RunnerOptions{});
@@ -142,6 +154,8 @@ int main(int argc, char **argv) {
     CHECK(one.probabilities.size() == static_cast<std::size_t>(sig.n_outputs));
     CHECK(one.probabilities == many[i].probabilities);  // bit for bit: both run at batch size 1
     CHECK(one.flat_leads == 0 && one.saturated_leads == 0 && one.engine != nullptr);
+    CHECK(one.lead_std_mv.size() == 12 && one.lead_std_mv == many[i].lead_std_mv);
+    for (double sd : one.lead_std_mv) CHECK(sd > 0.01 && sd < 2.0);  // mV of the band-passed test record
     for (float p : one.probabilities) CHECK(p >= 0.0f && p <= 1.0f);
   }
   // The same record in mV as float and double: the z-score removes scale, so the output stays close.

@@ -194,6 +194,8 @@ def _summary_description(card: dict) -> str:
         parts.append(("kernels " if len(kernels) > 1 else "kernel ") + "/".join(map(str, kernels)))
     if arch.get("se_ratio"):
         parts.append("squeeze-excitation")
+    if arch.get("use_lead_std"):
+        parts.append("reads each lead's voltage (lead_std_mv)")
     return ", ".join(parts)
 
 
