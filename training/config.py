@@ -40,6 +40,10 @@ class ModelConfig:
     # z-score divides out) joins the demographics MLP as its standardized log: the voltage the
     # normalization removes (QRS amplitude criteria of hypertrophy).
     use_lead_std: bool = False
+    # What the graph derives from lead_std_mv: "std" (the 12 standard deviations) or "std_range" (also
+    # each lead's peak-to-peak voltage over the whole 10-s window, lead_std_mv * (max - min) of the
+    # z-scored lead: R and S amplitudes, what voltage criteria read; computed in the graph before any crop).
+    lead_voltage: str = "std"
 
     def __post_init__(self):
         if self.pool not in ("avg", "avgmax"):
@@ -48,6 +52,8 @@ class ModelConfig:
             raise ValueError("model.stage_channels and model.blocks_per_stage must have the same length")
         if self.block not in ("ds", "plain"):
             raise ValueError(f"model.block must be 'ds' or 'plain', got {self.block!r}")
+        if self.lead_voltage not in ("std", "std_range"):
+            raise ValueError(f"model.lead_voltage must be 'std' or 'std_range', got {self.lead_voltage!r}")
         if self.use_lead_std and not self.use_demographics:
             raise ValueError("model.use_lead_std needs model.use_demographics (the two share one MLP)")
         if self.kernel % 2 == 0 or self.stem_kernel % 2 == 0 or (self.kernel2 and self.kernel2 % 2 == 0):

@@ -98,22 +98,36 @@ class PlainResBlock(ResidualBlock):
 
 
 class LeadStdFeatures(nn.Module):
-    """``lead_std_mv [B,12] -> [B,12]``: ``(log(max(std, FLAT_STD_MV)) - mean) / scale``, with ``mean``
-    and ``scale`` of the log over the training folds (buffers, set by :meth:`fit`; part of the graph)."""
+    """Voltage features ``[B, n] -> [B, n]``: ``(log(max(v, FLAT_STD_MV)) - mean) / scale`` of
+    ``v = lead_voltages(...)`` (12 standard deviations, or those and 12 peak-to-peak voltages, mV), with
+    ``mean`` and ``scale`` of the log over the training folds (buffers, set by :meth:`fit`; in the graph)."""
 
-    def __init__(self):
+    def __init__(self, mode: str = "std"):
         super().__init__()
-        self.register_buffer("log_mean", torch.zeros(N_LEADS))
-        self.register_buffer("log_scale", torch.ones(N_LEADS))
+        self.mode = mode
+        self.n = N_LEADS * (2 if mode == "std_range" else 1)
+        self.register_buffer("log_mean", torch.zeros(self.n))
+        self.register_buffer("log_scale", torch.ones(self.n))
 
     @torch.no_grad()
-    def fit(self, lead_std_mv: np.ndarray):
-        z = np.log(np.maximum(np.asarray(lead_std_mv, np.float64), FLAT_STD_MV))
+    def fit(self, voltages: np.ndarray):
+        z = np.log(np.maximum(np.asarray(voltages, np.float64), FLAT_STD_MV))
         self.log_mean.copy_(torch.from_numpy(z.mean(axis=0)).float())
         self.log_scale.copy_(torch.from_numpy(np.maximum(z.std(axis=0), 1e-3)).float())
 
-    def forward(self, lead_std_mv):
-        return (torch.log(torch.clamp(lead_std_mv, min=FLAT_STD_MV)) - self.log_mean) / self.log_scale
+    def forward(self, voltages):
+        return (torch.log(torch.clamp(voltages, min=FLAT_STD_MV)) - self.log_mean) / self.log_scale
+
+
+def lead_voltages(ecg, lead_std_mv, mode: str):
+    """The graph's voltage inputs from the z-scored window ``ecg`` [B,12,T] and ``lead_std_mv`` [B,12]:
+    the standard deviations, and with ``mode="std_range"`` also each lead's peak-to-peak in mV
+    (``lead_std_mv * (max - min)`` of the z-scored lead). Works on tensors and numpy arrays."""
+    if mode == "std":
+        return lead_std_mv
+    if isinstance(ecg, np.ndarray):
+        return np.concatenate([lead_std_mv, lead_std_mv * (ecg.max(axis=2) - ecg.min(axis=2))], axis=1).astype(np.float32)
+    return torch.cat([lead_std_mv, lead_std_mv * (torch.amax(ecg, dim=2) - torch.amin(ecg, dim=2))], dim=1)
 
 
 class LightECGNet(nn.Module):
@@ -143,9 +157,9 @@ class LightECGNet(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.n_features = c * (2 if cfg.pool == "avgmax" else 1)
         n_head = self.n_features
-        self.lead_std = LeadStdFeatures() if cfg.use_lead_std else None
+        self.lead_std = LeadStdFeatures(cfg.lead_voltage) if cfg.use_lead_std else None
         if cfg.use_demographics:
-            n_in = N_DEMOGRAPHICS + (N_LEADS if cfg.use_lead_std else 0)
+            n_in = N_DEMOGRAPHICS + (self.lead_std.n if cfg.use_lead_std else 0)
             self.demo = nn.Sequential(nn.Linear(n_in, cfg.demo_hidden), nn.ReLU(inplace=True),
                                       nn.Linear(cfg.demo_hidden, cfg.demo_hidden), nn.ReLU(inplace=True))
             n_head += cfg.demo_hidden
@@ -161,13 +175,17 @@ class LightECGNet(nn.Module):
         return x.mean(dim=2)
 
     def forward(self, ecg, demographics, lead_std_mv=None):
+        """``lead_std_mv``: [B, 12], whose voltages (:func:`lead_voltages`) are then taken from this
+        ``ecg``; or the voltages themselves, [B, 24] for ``lead_voltage="std_range"`` (training passes
+        those of the whole 10-s window while ``ecg`` is a crop, as :class:`CropEnsemble` does)."""
         f = self.features(ecg)
         if self.demo is not None:
             d = demographics
             if self.lead_std is not None:
                 if lead_std_mv is None:
                     raise ValueError("this model reads lead_std_mv (model.use_lead_std): pass it")
-                d = torch.cat([d, self.lead_std(lead_std_mv)], dim=1)
+                v = lead_std_mv if lead_std_mv.shape[1] == self.lead_std.n else lead_voltages(ecg, lead_std_mv, self.lead_std.mode)
+                d = torch.cat([d, self.lead_std(v)], dim=1)
             f = torch.cat([f, self.demo(d)], dim=1)
         return self.head(self.dropout(f))
 
@@ -210,6 +228,8 @@ class CropEnsemble(nn.Module):
         return getattr(self.backbone, "lead_std", None) is not None
 
     def logits(self, ecg, demographics, lead_std_mv=None):
+        if lead_std_mv is not None and self.uses_lead_std:
+            lead_std_mv = lead_voltages(ecg, lead_std_mv, self.backbone.lead_std.mode)  # of the whole window
         if not self.crop_len:
             return self.backbone(ecg, demographics, lead_std_mv)
         k = len(self.starts)

@@ -31,7 +31,7 @@ from .checkpoint import read_checkpoint, save_atomic, save_checkpoint
 from .config import REPO, load_config, repo_path
 from .data import fit_stats, load_dataset, load_soft_labels
 from .metrics import macro_auc
-from .model import CropEnsemble, LightECGNet, ModelConfig, count_parameters, torch_predict
+from .model import CropEnsemble, LightECGNet, ModelConfig, count_parameters, lead_voltages, torch_predict
 
 #: Encoded demographics of a patient with nothing known.
 ALL_MISSING = torch.from_numpy(modelcard.encode_demographics({}))
@@ -79,8 +79,9 @@ def augment(x: torch.Tensor, demo: torch.Tensor, aug: dict, gen: torch.Generator
     if aug["lead_dropout"] > 0:
         keep = (torch.rand(b, c, 1, generator=gen) >= aug["lead_dropout"]).float()
         x = x * keep
-        if lead_std is not None:
-            lead_std = torch.where(keep[:, :, 0] > 0, lead_std, torch.zeros_like(lead_std))
+        if lead_std is not None:  # [b, 12] or [b, 24] (standard deviations, then peak-to-peak voltages)
+            k = keep[:, :, 0].repeat(1, lead_std.shape[1] // c)
+            lead_std = torch.where(k > 0, lead_std, torch.zeros_like(lead_std))
     if aug["demographics_dropout"] > 0:
         drop = torch.rand(b, 1, generator=gen) < aug["demographics_dropout"]
         demo = torch.where(drop, ALL_MISSING.expand_as(demo), demo)
@@ -145,7 +146,7 @@ class TrainingData:
     x_val: np.ndarray
     y_val: np.ndarray
     demo_val: np.ndarray
-    std_train: torch.Tensor | None  # lead_std_mv of the training records, for models that read it
+    std_train: torch.Tensor | None  # lead voltages of the training records (lead_voltages), for models that read them
     std_val: np.ndarray | None
     stats: dict  # demographic statistics of the training folds
     cache_meta: dict
@@ -169,11 +170,16 @@ def load_training_data(cfg: dict, require_native: bool, fh) -> TrainingData:
         log(f"distillation: teacher logits from {path}, weight {kd['weight']}, temperature {kd['temperature']}", fh)
     use_std = cfg["model"]["use_lead_std"]
     std_all = np.asarray(ds.lead_std_mv, np.float32)
+    if use_std and cfg["model"]["lead_voltage"] == "std_range":
+        # the training crops see the voltages of their whole 10-s window, as the graph computes them
+        volt_tr = lead_voltages(x_tr.numpy(), std_all[ds.split.train], "std_range")
+    else:
+        volt_tr = std_all[ds.split.train]
     return TrainingData(x_train=x_tr, y_train=torch.from_numpy(ds.labels[ds.split.train].astype(np.float32)),
                         demo_train=torch.from_numpy(demo_all[ds.split.train]), labels_train=ds.labels[ds.split.train],
                         teacher_train=teacher,
                         x_val=x_va, y_val=ds.labels[ds.split.val], demo_val=demo_all[ds.split.val],
-                        std_train=torch.from_numpy(std_all[ds.split.train]) if use_std else None,
+                        std_train=torch.from_numpy(volt_tr) if use_std else None,
                         std_val=std_all[ds.split.val] if use_std else None, stats=stats,
                         cache_meta=ds.meta)
 
