@@ -224,10 +224,7 @@ def model_card(s: Shipment) -> dict:
         "inputs": {modelcard.INPUT_ECG: {"dtype": "float32", "shape": ["batch", 12, 1000]},
                    modelcard.INPUT_DEMOGRAPHICS: {"dtype": "float32", "shape": ["batch", 8]},
                    **({modelcard.INPUT_LEAD_STD: {"dtype": "float32", "shape": ["batch", 12],
-                                                  "meaning": "each lead's standard deviation after the band-pass, mV "
-                                                             "(PreprocessInfo.lead_std_mv); the graph takes "
-                                                             "log(max(std, 0.001)), standardized with the training "
-                                                             "folds' mean and std"}}
+                                                  "meaning": _lead_std_meaning(s.cfg["model"])}}
                       if s.cfg["model"].get("use_lead_std") else {})},
         "outputs": {modelcard.OUTPUT_PROBABILITIES: {"dtype": "float32", "shape": ["batch", 5],
                                                      "activation": "sigmoid (inside the graph)"}},
@@ -256,6 +253,15 @@ def model_card(s: Shipment) -> dict:
         "training": _training(s),
         "ship_minutes": None,
     }
+
+
+def _lead_std_meaning(model_cfg: dict) -> str:
+    what = ("log(max(v, 0.001)) of v = the 12 standard deviations"
+            if model_cfg.get("lead_voltage", "std") == "std" else
+            "log(max(v, 0.001)) of v = the 12 standard deviations and the 12 peak-to-peak voltages over the "
+            "whole window (lead_std_mv times max - min of the z-scored lead)")
+    return ("each lead's standard deviation after the band-pass, mV (PreprocessInfo.lead_std_mv), the voltage the "
+            f"z-score removes from ecg; the graph takes {what}, standardized with the training folds' mean and std")
 
 
 def validation_via_classifier(cfg: dict, run: Path) -> dict:
