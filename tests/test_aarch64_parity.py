@@ -98,10 +98,11 @@ def test_native_runner_matches_onnxruntime_python_api(rng, model, precision):
 
     native = Classifier(model, precision=precision, backend="native")
     python = Classifier(model, precision=precision, backend="onnxruntime")
-    ecg = np.stack([edgecardio.preprocess(x, 500, duration_s=10)
-                    for x in _signals(rng, 5000).values()]).astype(np.float32)
+    pre = [edgecardio.preprocess(x, 500, duration_s=10, return_info=True) for x in _signals(rng, 5000).values()]
+    ecg = np.stack([y for y, _ in pre]).astype(np.float32)
+    std = np.stack([info.lead_std_mv for _, info in pre]).astype(np.float32)
     demo = np.stack([native.demographics(age=a, sex=s) for a, s in ((63, "female"), (None, None), (30, "male"), (90, "m"))])
-    p_native, p_python = native.run(ecg, demo), python.run(ecg, demo)
+    p_native, p_python = native.run(ecg, demo, std), python.run(ecg, demo, std)
     assert p_native.shape == (4, len(edgecardio.CLASSES))
     # Same library, same model, same thread count: ONNX Runtime picks the same kernels for both.
     np.testing.assert_allclose(p_native, p_python, rtol=0, atol=1e-6)

@@ -110,9 +110,12 @@ def test_matches_the_naive_path(records):
     sess = ort.InferenceSession(str(clf.model_path), providers=["CPUExecutionProvider"])
     stats = clf.model_card["demographics"]["stats"]
     for x, fs in records:
-        ecg = reference.preprocess_reference(x / 1000.0, fs)
+        ecg, std = reference.preprocess_reference(x / 1000.0, fs, return_std=True)
         demo = mc.encode_demographics(stats, **DEMO)
-        want = sess.run(None, {mc.INPUT_ECG: ecg[None], mc.INPUT_DEMOGRAPHICS: demo[None]})[0][0]
+        feeds = {mc.INPUT_ECG: ecg[None], mc.INPUT_DEMOGRAPHICS: demo[None]}
+        if clf.reads_lead_std:
+            feeds[mc.INPUT_LEAD_STD] = std[None].astype(np.float32)
+        want = sess.run(None, feeds)[0][0]
         np.testing.assert_allclose(probs(clf.predict(x, fs, **DEMO)), want, rtol=0, atol=NAIVE_ATOL)
 
 
@@ -316,9 +319,13 @@ def test_native_runner_uses_exact_int8_arithmetic(clf, records):
     stats = clf.model_card["demographics"]["stats"]
     demo = mc.encode_demographics(stats, **DEMO)
     for x, fs in records:
-        ecg = edgecardio.preprocess(x, fs)
-        want = sess.run(None, {mc.INPUT_ECG: ecg[None], mc.INPUT_DEMOGRAPHICS: demo[None]})[0][0]
-        np.testing.assert_allclose(runner.run_leased(ecg, demo), want, rtol=0, atol=1e-6)
+        ecg, info = edgecardio.preprocess(x, fs, return_info=True)
+        std = info.lead_std_mv.astype(np.float32) if runner.reads_lead_std else None
+        feeds = {mc.INPUT_ECG: ecg[None], mc.INPUT_DEMOGRAPHICS: demo[None]}
+        if std is not None:
+            feeds[mc.INPUT_LEAD_STD] = std[None]
+        want = sess.run(None, feeds)[0][0]
+        np.testing.assert_allclose(runner.run_leased(ecg, demo, std), want, rtol=0, atol=1e-6)
 
 
 # ---------------------------------------------------------------- record layouts the native code reads

@@ -156,12 +156,15 @@ def test_runner_matches_onnxruntime_python(runtime, rng, precision, n):
     runner = edgecardio._core.OrtRunner(str(path), 1)
     sess = ort_session(path)
     ecg, demo = random_inputs(rng, n)
-    want = sess.run(None, {mc.INPUT_ECG: ecg, mc.INPUT_DEMOGRAPHICS: demo})[0]
-    got = runner.run(ecg, demo)
+    std = rng.uniform(0.05, 0.5, (n, 12)).astype(np.float32) if runner.reads_lead_std else None
+    feeds = {mc.INPUT_ECG: ecg, mc.INPUT_DEMOGRAPHICS: demo} | ({} if std is None else {mc.INPUT_LEAD_STD: std})
+    want = sess.run(None, feeds)[0]
+    got = runner.run(ecg, demo, std)
     assert got.shape == (n, 5) and got.dtype == np.float32
     np.testing.assert_allclose(got, want, rtol=0, atol=ATOL_SAME_ENGINE)
     for i in range(n):  # the preallocated single-record slot
-        np.testing.assert_allclose(runner.run_leased(ecg[i], demo[i]), want[i], rtol=0, atol=ATOL_SAME_ENGINE)
+        np.testing.assert_allclose(runner.run_leased(ecg[i], demo[i], None if std is None else std[i]), want[i],
+                                   rtol=0, atol=ATOL_SAME_ENGINE)
 
 
 def test_runner_threads_option(runtime, rng):
@@ -170,14 +173,16 @@ def test_runner_threads_option(runtime, rng):
     one = edgecardio._core.OrtRunner(str(path), 1)
     two = edgecardio._core.OrtRunner(str(path), 2)
     assert (one.threads, two.threads) == (1, 2)
-    np.testing.assert_allclose(two.run(ecg, demo), one.run(ecg, demo), rtol=0, atol=1e-5)
+    std = np.full((2, 12), 0.2, np.float32) if one.reads_lead_std else None
+    np.testing.assert_allclose(two.run(ecg, demo, std), one.run(ecg, demo, std), rtol=0, atol=1e-5)
     with pytest.raises(ValueError, match="intra_op_threads"):
         edgecardio._core.OrtRunner(str(path), 0)
 
 
 def test_runner_io_description(runtime):
     runner = edgecardio._core.OrtRunner(str(MODEL_DIR / "lightecgnet_int8.onnx"))
-    assert runner.inputs == [(mc.INPUT_ECG, 1, (-1, 12, 1000)), (mc.INPUT_DEMOGRAPHICS, 1, (-1, 8))]
+    assert runner.inputs == [(mc.INPUT_ECG, 1, (-1, 12, 1000)), (mc.INPUT_DEMOGRAPHICS, 1, (-1, 8))] + (
+        [(mc.INPUT_LEAD_STD, 1, (-1, 12))] if runner.reads_lead_std else [])
     assert runner.outputs == [(mc.OUTPUT_PROBABILITIES, 1, (-1, 5))]
 
 

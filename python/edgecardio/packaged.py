@@ -29,7 +29,7 @@ from .modelcard import ModelError
 #: The directory holding one subdirectory per packaged model.
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 #: The packaged model ``Classifier()`` loads: the fast one.
-DEFAULT_MODEL = "resnet_s"
+DEFAULT_MODEL = "resnet_s_v"
 CARD_NAME = "model_card.json"
 
 
