@@ -179,6 +179,8 @@ def test_info(capsys):
     assert info["engine"] == edgecardio.engine()
     assert info["ort_library"]["version"] == info["onnxruntime"]
     assert info["model"]["classes"] == list(mc.CLASSES)
+    assert info["model"]["inputs"][:2] == [mc.INPUT_ECG, mc.INPUT_DEMOGRAPHICS]
+    assert info["model"]["reads_lead_voltage"] == (mc.INPUT_LEAD_STD in info["model"]["inputs"])
     code, out, _ = run(capsys, "info")
     assert code == 0 and "model:" in out
 

@@ -319,6 +319,8 @@ def cmd_info(a) -> int:
             "classes": list(clf.classes),
             "thresholds": clf.thresholds,
             "input_fs_hz": card.get("fs_hz", mc.MODEL_FS_HZ),
+            "inputs": [n for n, _, _ in clf._backend.inputs],
+            "reads_lead_voltage": clf.reads_lead_std,
         }
         info["model"].update(_card_summary(card, clf.precision))
     try:
