@@ -194,6 +194,9 @@ def _summary_description(card: dict) -> str:
         parts.append(("kernels " if len(kernels) > 1 else "kernel ") + "/".join(map(str, kernels)))
     if arch.get("se_ratio"):
         parts.append("squeeze-excitation")
+    crops = (arch.get("inference") or {}).get("crops") if isinstance(arch.get("inference"), dict) else None
+    if isinstance(crops, dict) and crops.get("n_crops"):
+        parts.append(f"{crops['n_crops']} in-graph crops")
     if arch.get("use_lead_std"):
         parts.append("reads each lead's voltage (lead_std_mv)")
     return ", ".join(parts)
