@@ -5,9 +5,9 @@
 The `resnet_s` recipe with each lead's log amplitude (0.5-99.5 percentile range of the raw record in
 mV after removing its median, standardized with the training folds' mean and std) appended to the
 demographics input: 8 -> 20 features. Demographics dropout is 0 (its "all missing" vector has 8
-features); everything else is `training/configs/resnet_s.json`. The runtime contract has no such
-input, so this checkpoint cannot ship: it measures what a `lead_scale` input would be worth
-(benchmarks/amplitude_probe.py measures the same by stacking instead of training).
+features); everything else is `training/configs/resnet_s.json`. It measured what a voltage input
+would be worth before the runtime had one (benchmarks/amplitude_probe.py measures the same by
+stacking instead of training); the shipped models now read `lead_std_mv` instead (training/README.md).
 """
 import sys, time
 from pathlib import Path

@@ -1,6 +1,6 @@
 """Calibrate the shipped probabilities on the validation fold, inside the ONNX graphs.
 
-    python -m training.calibrate --model-dir python/edgecardio/models/resnet_s [--write] [--out DIR]
+    python -m training.calibrate --model-dir python/edgecardio/models/resnet_s_v [--write] [--out DIR]
 
 The model is trained with a positive-class weight, which pushes the probabilities of the rare
 classes up. This command measures how far each class's probabilities are from the observed
