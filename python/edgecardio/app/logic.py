@@ -18,6 +18,7 @@ import numpy as np
 
 import edgecardio
 from .. import modelcard as mc
+from .._checks import check_rate
 from ..classifier import LEAD_NAMES
 from ..preprocess import DEFAULT_GAIN_PER_MV, MIN_DURATION_S, SUPPORTED_RATES_HZ
 
@@ -153,16 +154,14 @@ def _array_record(x: np.ndarray, name: str, opt: NpyOptions) -> Record:
 
 
 def _check_rate(fs_hz, name: str) -> int:
+    """:func:`edgecardio._checks.check_rate` (the rule preprocess applies), as an upload error naming the file."""
     try:
-        fs = float(fs_hz)
-    except (TypeError, ValueError):
-        fs = float("nan")
-    if not fs.is_integer() or int(fs) not in SUPPORTED_RATES_HZ:
-        raise UploadError(f"{name}: sampling rate {fs_hz:g} Hz is not one the model reads "
-                          f"({', '.join(map(str, SUPPORTED_RATES_HZ))} Hz); resample the record first"
-                          if isinstance(fs_hz, (int, float)) else
-                          f"{name}: unknown sampling rate {fs_hz!r}")
-    return int(fs)
+        return check_rate(fs_hz)
+    except TypeError:
+        raise UploadError(f"{name}: unknown sampling rate {fs_hz!r}") from None
+    except ValueError:
+        raise UploadError(f"{name}: sampling rate {float(fs_hz):g} Hz is not one the model reads "
+                          f"({', '.join(map(str, SUPPORTED_RATES_HZ))} Hz); resample the record first") from None
 
 
 def _wfdb_record(hea: Path) -> Record:
