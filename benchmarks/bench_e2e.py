@@ -66,6 +66,11 @@ def session(precision, threads):
                                 providers=["CPUExecutionProvider"])
 
 
+def reads_lead_std(sess) -> bool:
+    """Whether the session's graph takes the optional ``lead_std_mv`` input (the packaged models do)."""
+    return any(i.name == mc.INPUT_LEAD_STD for i in sess.get_inputs())
+
+
 def naive_predict_fn(precision, threads):
     """The path without edgecardio's native code: scipy float64 preprocessing + InferenceSession."""
     from edgecardio import reference
@@ -74,7 +79,7 @@ def naive_predict_fn(precision, threads):
     card = mc.load_card(MODEL_DIR / "model_card.json")
     stats = card["demographics"]["stats"]
 
-    reads_std = any(i.name == mc.INPUT_LEAD_STD for i in sess.get_inputs())
+    reads_std = reads_lead_std(sess)
 
     def predict(x):
         ecg, std = reference.preprocess_reference(x / GAIN, FS_HZ, return_std=True)
@@ -188,7 +193,7 @@ def test_stage_inference(benchmark, rng, impl, precision, threads):
     elif impl == "onnxruntime":
         sess = session(precision, threads)
         feeds = {mc.INPUT_ECG: ecg, mc.INPUT_DEMOGRAPHICS: demo}
-        if any(i.name == mc.INPUT_LEAD_STD for i in sess.get_inputs()):
+        if reads_lead_std(sess):
             feeds[mc.INPUT_LEAD_STD] = std
         fn = lambda: sess.run(None, feeds)  # noqa: E731
     else:

@@ -39,8 +39,7 @@ def teacher_logits(run_dir: Path, signals: np.ndarray, demographics: np.ndarray,
     out = []
     for i in range(0, len(signals), batch_size):
         x = torch.from_numpy(np.asarray(signals[i:i + batch_size], dtype=np.float32))
-        std = None if lead_std is None or not wrapped.uses_lead_std else torch.from_numpy(
-            np.asarray(lead_std[i:i + batch_size], np.float32))
+        std = None if lead_std is None else torch.from_numpy(np.asarray(lead_std[i:i + batch_size], np.float32))
         out.append(wrapped.logits(x, torch.from_numpy(demographics[i:i + batch_size]), std).numpy())
     return np.concatenate(out)
 

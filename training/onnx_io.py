@@ -18,8 +18,9 @@ def onnx_session(path, threads: int = 1):
     return ort.InferenceSession(str(path), ort_session_options(threads), providers=["CPUExecutionProvider"])
 
 
-def reads_lead_std(sess) -> bool:
-    """Whether a session's graph takes the optional ``lead_std_mv`` input."""
+def reads_lead_std(path_or_session) -> bool:
+    """Whether a graph (a path or a session) takes the optional ``lead_std_mv`` input."""
+    sess = onnx_session(path_or_session) if isinstance(path_or_session, (str, Path)) else path_or_session
     return any(i.name == modelcard.INPUT_LEAD_STD for i in sess.get_inputs())
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from edgecardio import modelcard
 
 from .data import fit_stats, load_dataset
-from .onnx_io import check_contract
+from .onnx_io import check_contract, reads_lead_std
 
 MIN_CALIBRATION_RECORDS = 500
 
@@ -86,7 +86,7 @@ def quantize_int8(fp32_path, out_path, calib_ecg: np.ndarray, calib_demo: np.nda
         pre = Path(td) / "pre.onnx"
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
         exclude = head_nodes(pre) if float_head else []
-        if _reads_lead_std(pre) != (calib_lead_std is not None):
+        if reads_lead_std(pre) != (calib_lead_std is not None):
             raise ValueError(f"{fp32_path}: calib_lead_std must be given exactly when the graph reads "
                              f"{modelcard.INPUT_LEAD_STD}")
         quantize_static(str(pre), str(out_path), _Reader(calib_ecg, calib_demo, calib_lead_std),
@@ -96,12 +96,6 @@ def quantize_int8(fp32_path, out_path, calib_ecg: np.ndarray, calib_demo: np.nda
                         extra_options={"CalibTensorRangeSymmetric": False, "CalibMovingAverage": False})
     check_contract(out_path)
     return out_path
-
-
-def _reads_lead_std(path) -> bool:
-    import onnx
-
-    return any(i.name == modelcard.INPUT_LEAD_STD for i in onnx.load(str(path)).graph.input)
 
 
 def head_nodes(path) -> list[str]:

@@ -170,11 +170,8 @@ def load_training_data(cfg: dict, require_native: bool, fh) -> TrainingData:
         log(f"distillation: teacher logits from {path}, weight {kd['weight']}, temperature {kd['temperature']}", fh)
     use_std = cfg["model"]["use_lead_std"]
     std_all = np.asarray(ds.lead_std_mv, np.float32)
-    if use_std and cfg["model"]["lead_voltage"] == "std_range":
-        # the training crops see the voltages of their whole 10-s window, as the graph computes them
-        volt_tr = lead_voltages(x_tr.numpy(), std_all[ds.split.train], "std_range")
-    else:
-        volt_tr = std_all[ds.split.train]
+    # the training crops see the voltages of their whole 10-s window, as the graph computes them
+    volt_tr = lead_voltages(x_tr.numpy(), std_all[ds.split.train], cfg["model"]["lead_voltage"]) if use_std else None
     return TrainingData(x_train=x_tr, y_train=torch.from_numpy(ds.labels[ds.split.train].astype(np.float32)),
                         demo_train=torch.from_numpy(demo_all[ds.split.train]), labels_train=ds.labels[ds.split.train],
                         teacher_train=teacher,
