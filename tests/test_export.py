@@ -154,6 +154,22 @@ def test_quantize_rejects_unknown_activation_type(tmp_path):
         quantize_int8(tmp_path / "in.onnx", tmp_path / "out.onnx", ecg, demo, activation_type="int4", min_records=1)
 
 
+def test_quantize_needs_lead_std_exactly_when_the_graph_reads_it(tmp_path, exported):
+    """Calibration data without the voltages a graph reads (or with voltages it has no input for) is
+    refused before quantizing, instead of failing inside onnxruntime or calibrating on nothing."""
+    from training.model import ModelConfig
+    from training.quantize import quantize_int8
+
+    ecg, demo = np.zeros((2, 12, 1000), np.float32), np.zeros((2, 8), np.float32)
+    std = np.full((2, 12), 0.2, np.float32)
+    with pytest.raises(ValueError, match="calib_lead_std must be given exactly when the graph reads lead_std_mv"):
+        quantize_int8(exported["full"], tmp_path / "a.onnx", ecg, demo, std, min_records=1)
+    torch.manual_seed(0)
+    with_std = export_onnx(LightECGNet(ModelConfig(use_lead_std=True)), tmp_path / "v.onnx", crop_len=None)
+    with pytest.raises(ValueError, match="calib_lead_std must be given exactly"):
+        quantize_int8(with_std, tmp_path / "b.onnx", ecg, demo, min_records=1)
+
+
 def test_head_nodes_of_an_exported_model(tmp_path, model):
     """The float head is the last Gemm and the sigmoid; a graph without a Gemm/MatMul head is refused."""
     import onnx

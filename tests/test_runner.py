@@ -347,6 +347,8 @@ def test_lead_std_is_required_exactly_when_the_model_reads_it(runtime, tiny, tin
             clf.run(ecg, demo, std[:, :6])
         with pytest.raises(ValueError, match="lead_std_mv must be"):
             clf.run(ecg, demo, -std)
+        with pytest.raises(ValueError, match="lead_std_mv must be .* finite"):
+            clf.run(ecg, demo, np.where(np.arange(12) == 3, np.nan, std))
 
 
 @pytest.mark.parametrize("backend", ["native", "onnxruntime"])

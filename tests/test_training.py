@@ -78,6 +78,15 @@ def test_cache_records_its_preprocessing_path(cfg):
     _, info = edgecardio.preprocess(sig, 100, gain_per_mv=gain, return_info=True)
     assert ds.lead_std_mv.shape == (len(ds.labels), 12) and ds.lead_std_mv.dtype == np.float32
     np.testing.assert_array_equal(ds.lead_std_mv[row], info.lead_std_mv.astype(np.float32))
+    # a cache from before lead_std_mv.npy (format 1) is refused with the rebuild command
+    meta_path = out / "meta.json"
+    saved = meta_path.read_text()
+    try:
+        meta_path.write_text(json.dumps({**meta, "format": 1}))
+        with pytest.raises(ValueError, match="has format 1, expected 2: rebuild it"):
+            load_dataset(cfg)
+    finally:
+        meta_path.write_text(saved)
 
 
 def test_crops_and_augmentation_shapes():

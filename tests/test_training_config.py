@@ -30,8 +30,16 @@ def test_shipped_config_resolves():
     ("train.distill.weight=1.5", "train.distill.weight must be in [0, 1]"),
     ("train.distill.temperature=0", "train.distill.temperature > 0"),
     ("train.distill.weight=0.5", "needs train.distill.soft_labels"),
+    ("model.lead_voltage=\"peak\"", "model.lead_voltage must be 'std' or 'std_range'"),
+    # the voltages join the demographics MLP: without it they would be silently dropped
+    ("model.use_demographics=false", None),
 ])
 def test_bad_options_fail(override, message):
+    if message is None:  # valid alone; wrong with model.use_lead_std
+        load_config(None, [override])
+        with pytest.raises(ValueError, match="model.use_lead_std needs model.use_demographics"):
+            load_config(None, [override, "model.use_lead_std=true"])
+        return
     with pytest.raises((ConfigError, ValueError), match=message.replace("[", r"\[").replace("(", r"\(")):
         load_config(None, [override])
 
